@@ -12,7 +12,6 @@ import (
 // csrfSeedLength is the size of the per-session CSRF secret, in bytes.
 const csrfSeedLength = 32
 
-
 // newCSRFSeed returns a fresh per-session CSRF secret, base64-encoded so it
 // is a plain string in any session store.
 func newCSRFSeed() string {

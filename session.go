@@ -120,7 +120,7 @@ func restoreSession(gs, old *gsessions.Session, values map[any]any) {
 // dropped.
 type headerWriter struct{ h http.Header }
 
-func newHeaderWriter() *headerWriter              { return &headerWriter{h: http.Header{}} }
-func (w *headerWriter) Header() http.Header       { return w.h }
+func newHeaderWriter() *headerWriter                { return &headerWriter{h: http.Header{}} }
+func (w *headerWriter) Header() http.Header         { return w.h }
 func (w *headerWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *headerWriter) WriteHeader(int)           {}
+func (w *headerWriter) WriteHeader(int)             {}
