@@ -198,6 +198,13 @@ func (p *Plugin) verify(c *gin.Context, userValue, raw any) (*Impersonation, *en
 	case !target.Active:
 		return nil, end(CauseRevoked, msg.Revoked, "target is disabled"), nil
 	}
+	ended, err := p.endedBy(c, actor.ID, rec.Started)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ended {
+		return nil, end(CauseEnded, msg.Ended, "ended by EndAll"), nil
+	}
 	if !p.opts.SkipRevalidation {
 		if r := p.allowed(c, actor, target); r != nil {
 			return nil, end(CauseRevoked, msg.Revoked, "permission withdrawn: "+string(r.Cause)), nil

@@ -115,7 +115,7 @@ func (p *Plugin) start(c *gin.Context, gs *gsessions.Session, actor, target User
 			limit = d
 		}
 	}
-	rec := record{ID: newRecordID(), ActorID: actor.ID, TargetID: target.ID, Started: now, Deadline: now.Add(limit).Truncate(time.Second)}
+	rec := record{ID: newRecordID(), ActorID: actor.ID, TargetID: target.ID, Started: now, Deadline: now.Add(limit)}
 	stored, err := p.opts.StoreUserID(target.ID)
 	if err != nil {
 		return nil, errors.Join(ErrUserStore, err)
@@ -220,7 +220,9 @@ func (p *Plugin) restore(c *gin.Context, gs *gsessions.Session, imp Impersonatio
 	e.ImpersonationID = imp.ID
 	_ = p.audit(c, e)
 	c.Set(ContextKey, false)
-	c.Set(impersonationKey{}, nil)
+	c.Delete(impersonationKey{})
+	c.Writer.Header().Del(HeaderImpersonatedUser)
+	c.Writer.Header().Del(HeaderImpersonator)
 	return nil
 }
 

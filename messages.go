@@ -38,6 +38,7 @@ type Messages struct {
 	// Ends of an impersonation other than the logout route.
 	Expired string
 	Revoked string
+	Ended   string
 	Invalid string
 
 	// Refusals while impersonating (Guard and ReadOnly).
@@ -165,6 +166,7 @@ var shippedMessages = map[string]*Messages{
 		Forbidden:            "Forbidden: the request did not come from this site or its security token is missing or wrong.",
 		Expired:              "Your session as {name} reached its time limit, so you have been signed out. Please sign in again.",
 		Revoked:              "Your session as {name} was ended because the permission for it no longer holds. Please sign in again.",
+		Ended:                "Your session as {name} was ended by an administrator. Please sign in again.",
 		Invalid:              "Your session could not be verified, so you have been signed out. Please sign in again.",
 		Guarded:              "This page is not available while you are signed in as another user.",
 		ReadOnly:             "Changes are not allowed while you are signed in as another user.",
@@ -194,6 +196,7 @@ var shippedMessages = map[string]*Messages{
 		Forbidden:            "Verboten: Die Anfrage kam nicht von dieser Website, oder ihr Sicherheitstoken fehlt oder ist falsch.",
 		Expired:              "Ihre Sitzung als {name} hat ihr Zeitlimit erreicht; Sie wurden abgemeldet. Bitte melden Sie sich erneut an.",
 		Revoked:              "Ihre Sitzung als {name} wurde beendet, weil die Berechtigung dafür nicht mehr besteht. Bitte melden Sie sich erneut an.",
+		Ended:                "Ihre Sitzung als {name} wurde von einer Administratorin oder einem Administrator beendet. Bitte melden Sie sich erneut an.",
 		Invalid:              "Ihre Sitzung konnte nicht überprüft werden; Sie wurden abgemeldet. Bitte melden Sie sich erneut an.",
 		Guarded:              "Diese Seite steht nicht zur Verfügung, solange Sie als andere Person angemeldet sind.",
 		ReadOnly:             "Änderungen sind nicht erlaubt, solange Sie als andere Person angemeldet sind.",
@@ -223,6 +226,7 @@ var shippedMessages = map[string]*Messages{
 		Forbidden:            "Interdit : la requête ne vient pas de ce site, ou son jeton de sécurité manque ou est faux.",
 		Expired:              "Votre session en tant que {name} a atteint sa limite de temps ; vous avez été déconnecté. Veuillez vous reconnecter.",
 		Revoked:              "Votre session en tant que {name} a pris fin, car l’autorisation correspondante n’est plus valable. Veuillez vous reconnecter.",
+		Ended:                "Votre session en tant que {name} a été close par un administrateur. Veuillez vous reconnecter.",
 		Invalid:              "Votre session n’a pas pu être vérifiée ; vous avez été déconnecté. Veuillez vous reconnecter.",
 		Guarded:              "Cette page n’est pas disponible tant que vous êtes connecté en tant qu’un autre utilisateur.",
 		ReadOnly:             "Aucune modification n’est permise tant que vous êtes connecté en tant qu’un autre utilisateur.",

@@ -172,6 +172,11 @@ type Options struct {
 	// revoked admin keeps an impersonation until its time limit.
 	SkipRevalidation bool
 
+	// Revocations, if set, is consulted on every impersonated request so
+	// that Plugin.EndAll can end an actor's impersonations on every
+	// instance. If nil, EndAll is unavailable.
+	Revocations Revocations
+
 	// ReadOnly refuses every unsafe method (anything but GET, HEAD and
 	// OPTIONS) from an impersonated session, except the logout route.
 	ReadOnly bool

@@ -61,8 +61,8 @@ func newRecordID() string {
 }
 
 // encode returns "v1.<actor>.<target>.<started>.<deadline>.<id>.<mac>", the
-// IDs in unpadded base64url, times in Unix seconds, the MAC an HMAC-SHA256 of
-// everything before it.
+// IDs in unpadded base64url, times in Unix milliseconds, the MAC an
+// HMAC-SHA256 of everything before it.
 func (s *signer) encode(r record) string {
 	var b strings.Builder
 	b.WriteString(recordVersion)
@@ -71,9 +71,9 @@ func (s *signer) encode(r record) string {
 	b.WriteByte('.')
 	b.WriteString(base64.RawURLEncoding.EncodeToString([]byte(r.TargetID)))
 	b.WriteByte('.')
-	b.WriteString(strconv.FormatInt(r.Started.Unix(), 10))
+	b.WriteString(strconv.FormatInt(r.Started.UnixMilli(), 10))
 	b.WriteByte('.')
-	b.WriteString(strconv.FormatInt(r.Deadline.Unix(), 10))
+	b.WriteString(strconv.FormatInt(r.Deadline.UnixMilli(), 10))
 	b.WriteByte('.')
 	b.WriteString(r.ID)
 	payload := b.String()
@@ -135,8 +135,8 @@ func parseRecordPayload(payload string) (record, error) {
 		ID:       parts[5],
 		ActorID:  string(actor),
 		TargetID: string(target),
-		Started:  time.Unix(started, 0),
-		Deadline: time.Unix(deadline, 0),
+		Started:  time.UnixMilli(started),
+		Deadline: time.UnixMilli(deadline),
 	}, nil
 }
 
