@@ -181,9 +181,11 @@ type Options struct {
 	// OPTIONS) from an impersonated session, except the logout route.
 	ReadOnly bool
 
-	// ErrorHandler writes the response for failures that are not the
-	// caller's fault (5xx): a user store, session store or audit sink that
-	// failed. If nil, a short text or JSON body with the status.
+	// ErrorHandler writes every answer that is not a redirect or a success:
+	// 4xx answers (err is then a *Refusal whose Message is meant for the
+	// person) and 5xx failures of a user store, session store or audit sink
+	// (err says what failed; do not show it). If nil, a short text body, or
+	// {"error": "..."} for clients that accept JSON.
 	ErrorHandler func(c *gin.Context, status int, err error)
 
 	// RecordKey, CSRFKey: session keys used by the plugin. If empty,
@@ -364,6 +366,10 @@ func defaultDisplayName(u User) string {
 
 func defaultErrorHandler(c *gin.Context, status int, err error) {
 	text := http.StatusText(status)
+	var r *Refusal
+	if errors.As(err, &r) {
+		text = r.Message
+	}
 	if wantsJSON(c.Request) {
 		c.AbortWithStatusJSON(status, gin.H{"error": text})
 		return
