@@ -88,7 +88,7 @@ func (p *Plugin) Middleware() gin.HandlerFunc {
 }
 
 func (p *Plugin) middleware(c *gin.Context) {
-	s, gs, err := requestSession(c)
+	s, gs, err := sessionOf(c)
 	if err != nil {
 		p.fail(c, err)
 		return
@@ -96,6 +96,11 @@ func (p *Plugin) middleware(c *gin.Context) {
 	c.Set(ContextKey, false)
 	userValue := s.Get(p.opts.SessionKey)
 	if userValue == nil {
+		// An empty session may be one the store failed to load.
+		if err := loadError(c, gs); err != nil {
+			p.fail(c, err)
+			return
+		}
 		c.Next()
 		return
 	}

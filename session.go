@@ -34,6 +34,19 @@ type decodeError interface {
 // loaded it. A cookie that does not decode is not a failure: gin-contrib
 // treats it as a new, empty session, and so does the plugin.
 func requestSession(c *gin.Context) (sessions.Session, *gsessions.Session, error) {
+	s, gs, err := sessionOf(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := loadError(c, gs); err != nil {
+		return nil, nil, err
+	}
+	return s, gs, nil
+}
+
+// sessionOf returns the request's session without asking whether the store
+// loaded it; a session that holds a user was loaded.
+func sessionOf(c *gin.Context) (sessions.Session, *gsessions.Session, error) {
 	v, ok := c.Get(sessions.DefaultKey)
 	if !ok {
 		return nil, nil, ErrNoSessions
@@ -50,15 +63,22 @@ func requestSession(c *gin.Context) (sessions.Session, *gsessions.Session, error
 	if gs == nil {
 		return nil, nil, ErrSessionStore
 	}
-	// The gorilla registry caches the session and the error of this
-	// request's load, so this second Get costs a map lookup.
-	if _, err := gs.Store().Get(c.Request, gs.Name()); err != nil {
-		var de decodeError
-		if !errors.As(err, &de) || !de.IsDecode() {
-			return nil, nil, fmt.Errorf("%w: %w", ErrSessionStore, err)
-		}
-	}
 	return s, gs, nil
+}
+
+// loadError returns ErrSessionStore when the store failed to load the
+// request's session. The gorilla registry caches the session and the error
+// of this request's load, so asking again costs a map lookup.
+func loadError(c *gin.Context, gs *gsessions.Session) error {
+	_, err := gs.Store().Get(c.Request, gs.Name())
+	if err == nil {
+		return nil
+	}
+	var de decodeError
+	if errors.As(err, &de) && de.IsDecode() {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrSessionStore, err)
 }
 
 // replaceSession swaps the request's session for a new one holding only
