@@ -1,0 +1,507 @@
+package loginas_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gin-contrib/sessions"
+	"github.com/gin-contrib/sessions/cookie"
+	"github.com/gin-contrib/sessions/memstore"
+	"github.com/gin-gonic/gin"
+
+	"github.com/gin-loginas/loginas"
+)
+
+// The rig below is an app as small as a real one can be: gin,
+// gin-contrib/sessions, an in-memory user directory and a few routes. The
+// benchmarks in this file and the fault, concurrency and HTTP fuzz tests all
+// build on it.
+
+const rigSessionKey = "uid"
+
+var (
+	rigSecret  = []byte("rig-secret-0123456789abcdef0123456789abcdef")
+	rigHashKey = []byte("rig-hash-key-0123456789abcdef0123456789abcdef")
+)
+
+// rigStoreKinds are the session stores every scenario runs against: a
+// signed cookie holding the whole session, and a server-side store keeping
+// it in memory under an ID.
+var rigStoreKinds = []string{"cookie", "memstore"}
+
+// The seeded users: two superusers, a staff member, two regular users and a
+// disabled one; extra regular users get IDs from 7 up.
+const (
+	rigAdmin = "1"
+	rigRoot  = "2"
+	rigStaff = "3"
+	rigAlice = "4"
+	rigBob   = "5"
+	rigCarol = "6"
+)
+
+var errRigDirectoryDown = errors.New("rig: user directory is down")
+
+// rigDirectory is an in-memory user store. Its map is never written after
+// construction, so lookups need no lock; failing makes every lookup fail.
+type rigDirectory struct {
+	users   map[string]loginas.User
+	failing atomic.Bool
+}
+
+func newRigDirectory(extra int) *rigDirectory {
+	d := &rigDirectory{users: map[string]loginas.User{}}
+	add := func(id, name string, superuser, active bool) {
+		d.users[id] = loginas.User{ID: id, Name: name, Superuser: superuser, Active: active}
+	}
+	add(rigAdmin, "admin", true, true)
+	add(rigRoot, "root", true, true)
+	add(rigStaff, "staff", false, true)
+	add(rigAlice, "alice", false, true)
+	add(rigBob, "bob", false, true)
+	add(rigCarol, "carol", false, false)
+	for i := range extra {
+		id := strconv.Itoa(7 + i)
+		add(id, "user"+id, false, true)
+	}
+	return d
+}
+
+func (d *rigDirectory) find(_ context.Context, id string) (loginas.User, error) {
+	if d.failing.Load() {
+		return loginas.User{}, errRigDirectoryDown
+	}
+	u, ok := d.users[id]
+	if !ok {
+		return loginas.User{}, loginas.ErrUserNotFound
+	}
+	return u, nil
+}
+
+func newRigStore(tb testing.TB, kind string) sessions.Store {
+	tb.Helper()
+	var s sessions.Store
+	switch kind {
+	case "cookie":
+		s = cookie.NewStore(rigHashKey)
+	case "memstore":
+		s = memstore.NewStore(rigHashKey)
+	default:
+		tb.Fatalf("unknown store kind %q", kind)
+	}
+	s.Options(sessions.Options{Path: "/", MaxAge: 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	return s
+}
+
+// rigApp is one engine: the sessions middleware, optionally the plugin, and
+// the app's routes.
+type rigApp struct {
+	engine *gin.Engine
+	plugin *loginas.Plugin // nil for the baseline app
+	dir    *rigDirectory
+}
+
+var rigQuiet = slog.New(slog.DiscardHandler)
+
+// newRigApp builds an app on store. With withPlugin false it is the
+// baseline: the same routes without loginas. tweak may change the options.
+func newRigApp(tb testing.TB, store sessions.Store, dir *rigDirectory, withPlugin bool, tweak func(*loginas.Options)) *rigApp {
+	tb.Helper()
+	gin.SetMode(gin.TestMode) // no route listing on stdout
+	r := gin.New()
+	r.Use(sessions.Sessions("rig", store))
+	app := &rigApp{engine: r, dir: dir}
+	if withPlugin {
+		opts := loginas.Options{
+			FindUser:   dir.find,
+			SessionKey: rigSessionKey,
+			Secret:     rigSecret,
+			Logger:     rigQuiet,
+		}
+		if tweak != nil {
+			tweak(&opts)
+		}
+		p, err := loginas.Register(r, opts)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		app.plugin = p
+	}
+	r.POST("/signin", rigSignIn)
+	r.POST("/signout", rigSignOut)
+	r.GET("/page", rigPage)
+	r.GET("/me", app.me)
+	return app
+}
+
+// rigSignIn is the app's own sign-in, reduced to what matters here: the
+// form's id becomes the session's user.
+func rigSignIn(c *gin.Context) {
+	s := sessions.Default(c)
+	s.Set(rigSessionKey, c.PostForm("id"))
+	if err := s.Save(); err != nil {
+		c.AbortWithStatus(http.StatusInternalServerError)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/page")
+}
+
+// rigSignOut is the app's own sign-out.
+func rigSignOut(c *gin.Context) {
+	s := sessions.Default(c)
+	s.Clear()
+	if err := s.Save(); err != nil {
+		c.AbortWithStatus(http.StatusInternalServerError)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/")
+}
+
+// rigPage is the route every request benchmark measures: it reads the
+// signed-in user from the session and answers with the ID.
+func rigPage(c *gin.Context) {
+	uid, _ := sessions.Default(c).Get(rigSessionKey).(string)
+	if uid == "" {
+		c.String(http.StatusUnauthorized, "anonymous")
+		return
+	}
+	c.String(http.StatusOK, uid)
+}
+
+// rigState is what GET /me reports: the raw session values and what the
+// plugin made of them.
+type rigState struct {
+	User         string   `json:"user"`
+	HasRecord    bool     `json:"has_record"`
+	Impersonated bool     `json:"impersonated"`
+	Actor        string   `json:"actor"`
+	Target       string   `json:"target"`
+	Token        string   `json:"token"`
+	Flashes      []string `json:"flashes"`
+}
+
+// me reports the session's state and hands out a CSRF token, as a page
+// with the banner or the button would; it shows and consumes the flash
+// messages, as a layout does.
+func (a *rigApp) me(c *gin.Context) {
+	s := sessions.Default(c)
+	var st rigState
+	st.User, _ = s.Get(rigSessionKey).(string)
+	_, st.HasRecord = s.Get(loginas.DefaultRecordKey).(string)
+	st.Impersonated = c.GetBool(loginas.ContextKey)
+	if imp, ok := loginas.Current(c); ok {
+		st.Actor, st.Target = imp.Actor.ID, imp.Target.ID
+	}
+	if a.plugin != nil {
+		st.Token = a.plugin.CSRFToken(c)
+	}
+	if flashes := s.Flashes(); len(flashes) > 0 {
+		for _, f := range flashes {
+			text, _ := f.(string)
+			st.Flashes = append(st.Flashes, text)
+		}
+		if err := s.Save(); err != nil {
+			c.AbortWithStatus(http.StatusInternalServerError)
+			return
+		}
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+// rigClient is a browser: a cookie jar, and redirects left to the caller.
+type rigClient struct {
+	tb   testing.TB
+	base string
+	http *http.Client
+}
+
+func newRigClient(tb testing.TB, srv *httptest.Server) *rigClient {
+	tb.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &rigClient{tb: tb, base: srv.URL, http: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// post sends a same-origin form and returns the status. Transport errors
+// are reported with Errorf (safe from any goroutine) and give status 0.
+func (rc *rigClient) post(path string, form url.Values) int {
+	req, err := http.NewRequest(http.MethodPost, rc.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		rc.tb.Errorf("POST %s: %v", path, err)
+		return 0
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", rc.base)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := rc.http.Do(req)
+	if err != nil {
+		rc.tb.Errorf("POST %s: %v", path, err)
+		return 0
+	}
+	drain(resp)
+	return resp.StatusCode
+}
+
+// state reads GET /me. It returns status 0 after a transport error.
+func (rc *rigClient) state() (rigState, int) {
+	var st rigState
+	resp, err := rc.http.Get(rc.base + "/me")
+	if err != nil {
+		rc.tb.Errorf("GET /me: %v", err)
+		return st, 0
+	}
+	defer drain(resp)
+	if resp.StatusCode == http.StatusOK {
+		if err := jsonDecode(resp, &st); err != nil {
+			rc.tb.Errorf("GET /me: %v", err)
+		}
+	}
+	return st, resp.StatusCode
+}
+
+func (rc *rigClient) signIn(id string) int {
+	return rc.post("/signin", url.Values{"id": {id}})
+}
+
+// switchTo posts the login-as form for id with a fresh token.
+func (rc *rigClient) switchTo(id string) int {
+	st, _ := rc.state()
+	return rc.post("/admin/loginas/"+url.PathEscape(id), url.Values{"loginas_csrf": {st.Token}})
+}
+
+// returnBack posts the banner's logout form with a fresh token.
+func (rc *rigClient) returnBack() int {
+	st, _ := rc.state()
+	return rc.post("/admin/loginas/logout", url.Values{"loginas_csrf": {st.Token}})
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+}
+
+func jsonDecode(resp *http.Response, v any) error {
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func jsonDecodeBytes(b []byte, v any) error {
+	return json.Unmarshal(b, v)
+}
+
+// cookieHeader returns what a browser would send back after rec.
+func cookieHeader(rec *httptest.ResponseRecorder) string {
+	var parts []string
+	for _, c := range rec.Result().Cookies() {
+		parts = append(parts, c.Name+"="+c.Value)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// benchSession is a session captured for replay: its Cookie header and a
+// CSRF token valid for it.
+type benchSession struct {
+	cookie string
+	token  string
+}
+
+// benchServe sends one request through the engine, as a browser with the
+// given Cookie header would, and returns the recorder.
+func benchServe(h http.Handler, method, target, cookieHdr string, form url.Values) *httptest.ResponseRecorder {
+	var req *http.Request
+	if form != nil {
+		req = httptest.NewRequest(method, target, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		req = httptest.NewRequest(method, target, nil)
+	}
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if cookieHdr != "" {
+		req.Header.Set("Cookie", cookieHdr)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// benchSignIn signs id in on app and returns the session as it is once the
+// app has served one page: the plugin gives signed-in sessions their CSRF
+// secret on the first request and saves the session then.
+func benchSignIn(tb testing.TB, app *rigApp, id string) benchSession {
+	tb.Helper()
+	rec := benchServe(app.engine, http.MethodPost, "/signin", "", url.Values{"id": {id}})
+	if rec.Code != http.StatusSeeOther {
+		tb.Fatalf("sign-in: status %d", rec.Code)
+	}
+	return benchSettle(tb, app, cookieHeader(rec))
+}
+
+// benchSettle serves GET /me with cookieHdr until the session no longer
+// changes (the first page adds the CSRF secret, or consumes a flash), and
+// returns the settled session with a token.
+func benchSettle(tb testing.TB, app *rigApp, cookieHdr string) benchSession {
+	tb.Helper()
+	for range 3 {
+		rec := benchServe(app.engine, http.MethodGet, "/me", cookieHdr, nil)
+		if rec.Code != http.StatusOK {
+			tb.Fatalf("GET /me: status %d", rec.Code)
+		}
+		if next := cookieHeader(rec); next != "" {
+			cookieHdr = next
+			continue
+		}
+		var st rigState
+		if err := jsonDecodeBytes(rec.Body.Bytes(), &st); err != nil {
+			tb.Fatal(err)
+		}
+		return benchSession{cookie: cookieHdr, token: st.Token}
+	}
+	tb.Fatal("the session keeps changing on GET /me")
+	return benchSession{}
+}
+
+// benchImpersonate signs the admin in and switches to alice.
+func benchImpersonate(tb testing.TB, app *rigApp) benchSession {
+	tb.Helper()
+	admin := benchSignIn(tb, app, rigAdmin)
+	rec := benchServe(app.engine, http.MethodPost, "/admin/loginas/"+rigAlice, admin.cookie, url.Values{"loginas_csrf": {admin.token}})
+	if rec.Code != http.StatusSeeOther {
+		tb.Fatalf("login-as: status %d: %s", rec.Code, rec.Body)
+	}
+	return benchSettle(tb, app, cookieHeader(rec))
+}
+
+// benchPage measures GET /page with a settled session.
+func benchPage(b *testing.B, app *rigApp, s benchSession, wantBody string) {
+	rec := benchServe(app.engine, http.MethodGet, "/page", s.cookie, nil)
+	if rec.Code != http.StatusOK || rec.Body.String() != wantBody || rec.Header().Get("Set-Cookie") != "" {
+		b.Fatalf("GET /page: status %d, body %q, Set-Cookie %q", rec.Code, rec.Body, rec.Header().Get("Set-Cookie"))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		rec := benchServe(app.engine, http.MethodGet, "/page", s.cookie, nil)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("GET /page: status %d", rec.Code)
+		}
+	}
+}
+
+// BenchmarkRequest measures one GET of an app page: without the plugin
+// (baseline), with it on a normal signed-in session, and with it on an
+// impersonated session (record check and revalidation).
+func BenchmarkRequest(b *testing.B) {
+	for _, kind := range rigStoreKinds {
+		b.Run("store="+kind+"/case=baseline", func(b *testing.B) {
+			app := newRigApp(b, newRigStore(b, kind), newRigDirectory(0), false, nil)
+			benchPage(b, app, benchSignIn(b, app, rigAdmin), rigAdmin)
+		})
+		b.Run("store="+kind+"/case=signed-in", func(b *testing.B) {
+			app := newRigApp(b, newRigStore(b, kind), newRigDirectory(0), true, nil)
+			benchPage(b, app, benchSignIn(b, app, rigAdmin), rigAdmin)
+		})
+		b.Run("store="+kind+"/case=impersonated", func(b *testing.B) {
+			app := newRigApp(b, newRigStore(b, kind), newRigDirectory(0), true, nil)
+			benchPage(b, app, benchImpersonate(b, app), rigAlice)
+		})
+	}
+}
+
+// benchSessions returns n sessions made by make. A cookie store's session
+// can be replayed any number of times, so one is made and repeated; a
+// server-side store's is spent by the switch (its ID is deleted), so each
+// iteration needs its own.
+func benchSessions(kind string, n int, newSession func() benchSession) []benchSession {
+	out := make([]benchSession, n)
+	if kind == "cookie" {
+		s := newSession()
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	}
+	for i := range out {
+		out[i] = newSession()
+	}
+	return out
+}
+
+// BenchmarkLoginAs measures the login-as route end to end (POST with the
+// token, 303). Its baseline is the app's own sign-in (POST, session saved,
+// 303) on the app without the plugin.
+func BenchmarkLoginAs(b *testing.B) {
+	for _, kind := range rigStoreKinds {
+		b.Run("store="+kind+"/case=baseline", func(b *testing.B) {
+			app := newRigApp(b, newRigStore(b, kind), newRigDirectory(0), false, nil)
+			form := url.Values{"id": {rigAdmin}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				rec := benchServe(app.engine, http.MethodPost, "/signin", "", form)
+				if rec.Code != http.StatusSeeOther {
+					b.Fatalf("sign-in: status %d", rec.Code)
+				}
+			}
+		})
+		b.Run("store="+kind+"/case=loginas", func(b *testing.B) {
+			app := newRigApp(b, newRigStore(b, kind), newRigDirectory(0), true, nil)
+			admins := benchSessions(kind, b.N, func() benchSession { return benchSignIn(b, app, rigAdmin) })
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				rec := benchServe(app.engine, http.MethodPost, "/admin/loginas/"+rigAlice, admins[i].cookie, url.Values{"loginas_csrf": {admins[i].token}})
+				if rec.Code != http.StatusSeeOther {
+					b.Fatalf("login-as: status %d: %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLogout measures the logout route end to end on an impersonated
+// session (POST with the token, actor restored, 303). Its baseline is the
+// app's own sign-out (POST, session cleared and saved, 303) on the app
+// without the plugin.
+func BenchmarkLogout(b *testing.B) {
+	for _, kind := range rigStoreKinds {
+		b.Run("store="+kind+"/case=baseline", func(b *testing.B) {
+			app := newRigApp(b, newRigStore(b, kind), newRigDirectory(0), false, nil)
+			s := benchSignIn(b, app, rigAdmin)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				rec := benchServe(app.engine, http.MethodPost, "/signout", s.cookie, url.Values{})
+				if rec.Code != http.StatusSeeOther {
+					b.Fatalf("sign-out: status %d", rec.Code)
+				}
+			}
+		})
+		b.Run("store="+kind+"/case=logout", func(b *testing.B) {
+			app := newRigApp(b, newRigStore(b, kind), newRigDirectory(0), true, nil)
+			imps := benchSessions(kind, b.N, func() benchSession { return benchImpersonate(b, app) })
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				rec := benchServe(app.engine, http.MethodPost, "/admin/loginas/logout", imps[i].cookie, url.Values{"loginas_csrf": {imps[i].token}})
+				if rec.Code != http.StatusSeeOther {
+					b.Fatalf("logout: status %d: %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
