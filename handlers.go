@@ -241,9 +241,14 @@ func (p *Plugin) routeSession(c *gin.Context) (sessions.Session, *gsessions.Sess
 		return nil, nil, false
 	}
 	msg := p.messages(c)
-	forbidden := &Refusal{Cause: CauseForbidden, Message: msg.Forbidden}
+	forbid := func(detail string) {
+		// The session's user is named unverified: the request may be forged.
+		e := Event{Action: ActionDenied, Cause: CauseForbidden, ActorID: sessionID(s.Get(p.opts.SessionKey)), Detail: detail}
+		_ = p.audit(c, e)
+		p.answer(c, http.StatusForbidden, &Refusal{Cause: CauseForbidden, Message: msg.Forbidden})
+	}
 	if err := p.origins.Check(c.Request); err != nil {
-		p.answer(c, http.StatusForbidden, forbidden)
+		forbid("cross-origin request")
 		return nil, nil, false
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
@@ -259,7 +264,7 @@ func (p *Plugin) routeSession(c *gin.Context) (sessions.Session, *gsessions.Sess
 	// An anonymous logout changes nothing, so it needs no token.
 	anonymousLogout := s.Get(p.opts.SessionKey) == nil && c.FullPath() == p.logoutURL
 	if !anonymousLogout && !p.tokenValid(c, s) {
-		p.answer(c, http.StatusForbidden, forbidden)
+		forbid("CSRF token missing or wrong")
 		return nil, nil, false
 	}
 	return s, gs, true
