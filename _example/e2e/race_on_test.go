@@ -1,0 +1,8 @@
+//go:build race
+
+package e2e
+
+// raceEnabled is true when the tests run with -race; the example binary is
+// then built with the race detector too, so races in the app and the
+// library under real traffic are reported.
+const raceEnabled = true
