@@ -1,0 +1,443 @@
+package loginas_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-contrib/sessions"
+	"github.com/gin-contrib/sessions/cookie"
+	"github.com/gin-gonic/gin"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gin-loginas/loginas"
+)
+
+func validOptions() loginas.Options {
+	users := newUserStore()
+	return loginas.Options{FindUser: users.find, SessionKey: userKey, Secret: testSecret, Logger: quietLogger}
+}
+
+func TestRegisterRejectsInvalidOptions(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		change func(o *loginas.Options)
+		want   []string // each must appear in the error
+	}{
+		{"missing FindUser", func(o *loginas.Options) { o.FindUser = nil }, []string{"Options.FindUser", "required"}},
+		{"missing SessionKey", func(o *loginas.Options) { o.SessionKey = "" }, []string{"Options.SessionKey", "required"}},
+		{"blank SessionKey", func(o *loginas.Options) { o.SessionKey = "  " }, []string{"Options.SessionKey"}},
+		{"missing Secret", func(o *loginas.Options) { o.Secret = nil }, []string{"Options.Secret", "32", "got 0"}},
+		{"short Secret", func(o *loginas.Options) { o.Secret = []byte("too-short") }, []string{"Options.Secret", "32", "got 9"}},
+		{"short previous secret", func(o *loginas.Options) {
+			o.PreviousSecrets = [][]byte{otherSecret, []byte("old")}
+		}, []string{"Options.PreviousSecrets[1]", "32"}},
+		{"prefix without leading slash", func(o *loginas.Options) { o.Prefix = "admin/loginas" }, []string{"Options.Prefix", "must start with /"}},
+		{"prefix with trailing slash", func(o *loginas.Options) { o.Prefix = "/admin/loginas/" }, []string{"Options.Prefix"}},
+		{"prefix with a parameter", func(o *loginas.Options) { o.Prefix = "/admin/:x" }, []string{"Options.Prefix"}},
+		{"prefix with a wildcard", func(o *loginas.Options) { o.Prefix = "/admin/*rest" }, []string{"Options.Prefix"}},
+		{"absolute RedirectURL", func(o *loginas.Options) { o.RedirectURL = "https://evil.example/" }, []string{"Options.RedirectURL", "local path"}},
+		{"scheme-relative LogoutRedirectURL", func(o *loginas.Options) { o.LogoutRedirectURL = "//evil.example/" }, []string{"Options.LogoutRedirectURL", "local path"}},
+		{"backslash RefusalRedirectURL", func(o *loginas.Options) { o.RefusalRedirectURL = `/\evil.example` }, []string{"Options.RefusalRedirectURL", "local path"}},
+		{"javascript LoginURL", func(o *loginas.Options) { o.LoginURL = "javascript:alert(1)" }, []string{"Options.LoginURL", "local path"}},
+		{"relative RedirectURL", func(o *loginas.Options) { o.RedirectURL = "admin" }, []string{"Options.RedirectURL"}},
+		{"negative MaxDuration", func(o *loginas.Options) { o.MaxDuration = -time.Minute }, []string{"Options.MaxDuration", "negative"}},
+		{"negative MaxReasonLength", func(o *loginas.Options) { o.MaxReasonLength = -1 }, []string{"Options.MaxReasonLength", "negative"}},
+		{"bad trusted origin", func(o *loginas.Options) { o.TrustedOrigins = []string{"not an origin"} }, []string{"Options.TrustedOrigins"}},
+		{"trusted origin with a path", func(o *loginas.Options) { o.TrustedOrigins = []string{"https://admin.example/path"} }, []string{"Options.TrustedOrigins"}},
+		{"record key equals session key", func(o *loginas.Options) { o.RecordKey = userKey }, []string{"SessionKey, RecordKey and CSRFKey must all differ"}},
+		{"catalog without English", func(o *loginas.Options) {
+			o.Messages = loginas.Catalog{"de": loginas.DefaultMessages()["de"]}
+		}, []string{"Options.Messages", `"en"`}},
+		{"English catalog with a gap", func(o *loginas.Options) {
+			cat := loginas.DefaultMessages()
+			cat["en"].Switched = ""
+			o.Messages = cat
+		}, []string{"Options.Messages", "Switched"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := validOptions()
+			tc.change(&opts)
+			r := gin.New()
+			p, err := loginas.Register(r, opts)
+			require.Error(t, err)
+			assert.Nil(t, p)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			assert.Empty(t, r.Routes(), "a failed Register must not mount routes")
+		})
+	}
+}
+
+func TestRegisterReportsEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := loginas.Register(gin.New(), loginas.Options{})
+	require.Error(t, err)
+	for _, w := range []string{"Options.FindUser", "Options.SessionKey", "Options.Secret"} {
+		assert.Contains(t, err.Error(), w)
+	}
+}
+
+func TestRegisterAfterRoutesIsAnError(t *testing.T) {
+	t.Parallel()
+	r := gin.New()
+	r.GET("/early", func(c *gin.Context) {})
+	_, err := loginas.Register(r, validOptions())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "before routes")
+	assert.Contains(t, err.Error(), "/early", "the error names the offending route")
+}
+
+func TestRegisterNilRouter(t *testing.T) {
+	t.Parallel()
+	_, err := loginas.Register(nil, validOptions())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "*gin.Engine")
+}
+
+func TestRegisterMountsBothRoutesForEveryMethod(t *testing.T) {
+	t.Parallel()
+	r := gin.New()
+	_, err := loginas.Register(r, validOptions())
+	require.NoError(t, err)
+	got := map[string]bool{}
+	for _, route := range r.Routes() {
+		got[route.Method+" "+route.Path] = true
+	}
+	for _, path := range []string{"/admin/loginas/:id", "/admin/loginas/logout"} {
+		for _, m := range []string{"POST", "GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+			assert.Truef(t, got[m+" "+path], "%s %s is mounted", m, path)
+		}
+	}
+}
+
+func TestNewDoesNotNeedARouter(t *testing.T) {
+	t.Parallel()
+	p, err := loginas.New(validOptions())
+	require.NoError(t, err)
+	assert.Equal(t, "/admin/loginas/alice", p.LoginAsURL("alice"))
+	assert.Equal(t, "/admin/loginas/logout", p.LogoutURL())
+	_, err = loginas.New(loginas.Options{})
+	require.Error(t, err)
+}
+
+func TestLoginAsURLEscapesTheID(t *testing.T) {
+	t.Parallel()
+	p, err := loginas.New(validOptions())
+	require.NoError(t, err)
+	assert.Equal(t, "/admin/loginas/a%20b", p.LoginAsURL("a b"))
+	assert.Equal(t, "/admin/loginas/a%2Fb", p.LoginAsURL("a/b"))
+}
+
+// Each documented default gets its own test, so the documentation cannot
+// drift from the code.
+
+func TestDefaultPrefix(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "/admin/loginas", loginas.DefaultPrefix)
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		assert.Equal(t, "/admin/loginas/alice", a.plugin.LoginAsURL("alice"))
+		assert.Equal(t, "/admin/loginas/logout", a.plugin.LogoutURL())
+		c := a.client()
+		c.signIn("admin")
+		r := c.post("/admin/loginas/alice", c.withToken(nil))
+		assert.Equal(t, http.StatusSeeOther, r.status)
+		assert.Equal(t, "alice", c.state().user())
+	})
+}
+
+func TestCustomPrefix(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.Prefix = "/staff/impersonate" }))
+		c := a.client()
+		c.signIn("admin")
+		assert.Equal(t, http.StatusNotFound, c.post("/admin/loginas/alice", c.withToken(nil)).status)
+		r := c.post("/staff/impersonate/alice", c.withToken(nil))
+		require.Equal(t, http.StatusSeeOther, r.status)
+		assert.Equal(t, "alice", c.state().user())
+		r = c.post("/staff/impersonate/logout", c.withToken(nil))
+		require.Equal(t, http.StatusSeeOther, r.status)
+		assert.Equal(t, "admin", c.state().user())
+	})
+}
+
+func TestDefaultMaxDurationIsOneHour(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, time.Hour, loginas.DefaultMaxDuration)
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		c.signIn("admin")
+		start := a.clock.Now()
+		c.mustSwitch("alice")
+		cur := c.state().Current
+		require.NotNil(t, cur)
+		assert.True(t, cur.Deadline.Equal(start.Add(time.Hour)), "deadline %s, want start + 1h", cur.Deadline)
+
+		a.clock.advance(time.Hour - time.Second)
+		assert.True(t, c.state().Impersonated, "still impersonating a second before the hour")
+		a.clock.advance(time.Second)
+		st2 := c.state()
+		assert.False(t, st2.Impersonated)
+		assert.Nil(t, st2.User, "signed out at the hour")
+	})
+}
+
+func TestDefaultMaxReasonLengthIs500(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, 500, loginas.DefaultMaxReasonLength)
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		c.signIn("admin")
+		r := c.switchTo("alice", url.Values{"reason": {strings.Repeat("é", 501)}}, jsonAccept)
+		assert.Equal(t, http.StatusUnprocessableEntity, r.status)
+		a.audit.only(t, loginas.ActionDenied, loginas.CauseReasonTooLong)
+		assert.Equal(t, "admin", c.state().user())
+
+		long := strings.Repeat("é", 500) // 500 characters, 1000 bytes
+		r = c.switchTo("alice", url.Values{"reason": {long}})
+		require.Equal(t, http.StatusSeeOther, r.status)
+		assert.Equal(t, long, a.audit.only(t, loginas.ActionStart, "").Reason)
+	})
+}
+
+func TestDefaultRedirectURLsAreRoot(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		c.signIn("admin")
+		assert.Equal(t, "/", c.switchTo("alice", nil).location(), "after a switch")
+		assert.Equal(t, "/", c.logout(nil).location(), "after a return")
+		assert.Equal(t, "/", c.switchTo("root", nil).location(), "after a refusal without a Referer")
+		assert.Equal(t, "/", c.logout(nil).location(), "after a plain logout")
+	})
+}
+
+func TestDefaultOnlySuperusersMayImpersonate(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		for _, actor := range []string{"staff", "alice"} {
+			c := a.client()
+			c.signIn(actor)
+			r := c.switchTo("bob", nil, jsonAccept)
+			assert.Equal(t, http.StatusForbidden, r.status, actor)
+			assert.Equal(t, actor, c.state().user())
+		}
+		assert.Len(t, a.audit.matching(loginas.ActionDenied, loginas.CauseNotPermitted), 2)
+		assert.True(t, loginas.SuperusersOnly(nil, loginas.User{Superuser: true, Active: true}))
+		assert.False(t, loginas.SuperusersOnly(nil, loginas.User{Superuser: true}))
+		assert.False(t, loginas.SuperusersOnly(nil, loginas.User{Active: true}))
+	})
+}
+
+func TestDefaultSuperuserTargetsRefused(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		c.signIn("admin")
+		r := c.switchTo("root", nil, jsonAccept)
+		assert.Equal(t, http.StatusForbidden, r.status)
+		assert.Equal(t, "You cannot log in as a superuser.", r.jsonBody(t)["error"])
+		a.audit.only(t, loginas.ActionDenied, loginas.CauseSuperuser)
+		assert.Equal(t, "admin", c.state().user())
+	})
+}
+
+func TestAllowSuperuserTargets(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.AllowSuperuserTargets = true }))
+		c := a.client()
+		c.signIn("admin")
+		c.mustSwitch("root")
+		cur := c.state().Current
+		require.NotNil(t, cur)
+		assert.Equal(t, "admin", cur.ActorID)
+	})
+}
+
+func TestDefaultLastLoginUntouched(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		c.signIn("admin")
+		c.mustSwitch("alice")
+		require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
+		// The app's last-login bookkeeping runs only through the hook.
+		assert.Zero(t, a.users.logins("alice"))
+		assert.Zero(t, a.users.logins("admin"))
+	})
+}
+
+func TestDefaultDisplayNameIsNameOrID(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		c.signIn("admin")
+		c.mustSwitch("nameless")
+		assert.Equal(t, []string{"You are now signed in as nameless. Use “Return to my account” to go back."}, c.flashes())
+		require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
+		assert.Equal(t, []string{"Welcome back, Admin: you are signed in as yourself again."}, c.flashes())
+		start := a.audit.only(t, loginas.ActionStart, "")
+		assert.Equal(t, "Admin", start.ActorName)
+		assert.Equal(t, "nameless", start.TargetName)
+	})
+}
+
+func TestContextWhileImpersonating(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		c.signIn("admin")
+
+		plain := c.get("/test/state")
+		assert.Empty(t, plain.header.Values(loginas.HeaderImpersonatedUser))
+		assert.Empty(t, plain.header.Values(loginas.HeaderImpersonator))
+		before := c.state()
+		assert.False(t, before.Impersonated)
+		assert.False(t, before.Helper)
+		assert.Nil(t, before.Current)
+		assert.Nil(t, before.FromContext)
+
+		start := a.clock.Now()
+		c.mustSwitch("alice")
+		r := c.get("/test/state")
+		assert.Equal(t, "alice", r.header.Get(loginas.HeaderImpersonatedUser))
+		assert.Equal(t, "admin", r.header.Get(loginas.HeaderImpersonator))
+		st2 := c.state()
+		assert.True(t, st2.Impersonated)
+		assert.True(t, st2.Helper)
+		require.NotNil(t, st2.Current)
+		require.NotNil(t, st2.FromContext)
+		assert.Equal(t, *st2.Current, *st2.FromContext)
+		assert.Equal(t, "admin", st2.Current.ActorID)
+		assert.Equal(t, "Admin", st2.Current.ActorName)
+		assert.Equal(t, "alice", st2.Current.TargetID)
+		assert.Equal(t, "Alice", st2.Current.TargetName)
+		assert.True(t, st2.Current.Started.Equal(start.Truncate(time.Second)), "started %s", st2.Current.Started)
+		assert.Len(t, st2.Current.ID, 32)
+		assert.Equal(t, a.audit.only(t, loginas.ActionStart, "").ImpersonationID, st2.Current.ID)
+
+		require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
+		after := c.get("/test/state")
+		assert.Empty(t, after.header.Values(loginas.HeaderImpersonatedUser))
+		assert.Empty(t, after.header.Values(loginas.HeaderImpersonator))
+		assert.False(t, c.state().Impersonated)
+	})
+}
+
+func TestContextForAnonymousVisitor(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, cookieStore)
+	c := a.client()
+	r := c.get("/test/state")
+	require.Equal(t, http.StatusOK, r.status)
+	st := c.state()
+	assert.Nil(t, st.User)
+	assert.False(t, st.Impersonated)
+	assert.Nil(t, st.Current)
+	assert.Empty(t, r.header.Values(loginas.HeaderImpersonator))
+}
+
+func TestContextHelpersWithoutMiddleware(t *testing.T) {
+	t.Parallel()
+	c, _ := gin.CreateTestContext(nil)
+	c.Request, _ = http.NewRequest(http.MethodGet, "/", nil)
+	assert.False(t, loginas.IsImpersonated(c))
+	_, ok := loginas.Current(c)
+	assert.False(t, ok)
+	_, ok = loginas.FromContext(context.Background())
+	assert.False(t, ok)
+}
+
+func TestTimeLeft(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	imp := loginas.Impersonation{Deadline: now.Add(10 * time.Minute)}
+	assert.Equal(t, 10*time.Minute, imp.TimeLeft(now))
+	assert.Equal(t, time.Duration(0), imp.TimeLeft(now.Add(time.Hour)))
+}
+
+func TestMissingSessionsMiddlewareIsAClearError(t *testing.T) {
+	t.Parallel()
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	_, err := loginas.Register(r, validOptions())
+	require.NoError(t, err)
+	r.GET("/page", func(c *gin.Context) { c.String(http.StatusOK, "page") })
+	srv := newServer(t, r)
+	res, err := http.Get(srv + "/page")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	assert.Equal(t, http.StatusInternalServerError, res.StatusCode)
+}
+
+func TestNumericSessionIDs(t *testing.T) {
+	t.Parallel()
+	// An app that keeps an int under its session key: StoreUserID converts
+	// the plugin's string IDs back.
+	gin.SetMode(gin.TestMode)
+	users := map[string]loginas.User{
+		"1": {ID: "1", Name: "Admin", Superuser: true, Active: true},
+		"2": {ID: "2", Name: "Alice", Active: true},
+	}
+	find := func(_ context.Context, id string) (loginas.User, error) {
+		u, ok := users[id]
+		if !ok {
+			return loginas.User{}, loginas.ErrUserNotFound
+		}
+		return u, nil
+	}
+	r := gin.New()
+	r.Use(sessions.Sessions(sessionName, cookie.NewStore(storeKey)))
+	p, err := loginas.Register(r, loginas.Options{
+		FindUser: find, SessionKey: userKey, Secret: testSecret, Logger: quietLogger, Audit: (&auditLog{}).sink,
+		StoreUserID: func(id string) (any, error) {
+			return strconv.Atoi(id)
+		},
+	})
+	require.NoError(t, err)
+	r.POST("/login", func(c *gin.Context) {
+		s := sessions.Default(c)
+		s.Set(userKey, 1)
+		_ = s.Save()
+	})
+	r.GET("/csrf", func(c *gin.Context) { c.String(http.StatusOK, p.CSRFToken(c)) })
+	r.GET("/who", func(c *gin.Context) {
+		v := sessions.Default(c).Get(userKey)
+		c.JSON(http.StatusOK, gin.H{"user": v, "impersonated": loginas.IsImpersonated(c)})
+	})
+	srv := newServer(t, r)
+	hc := newBrowser(t)
+	_, err = hc.PostForm(srv+"/login", nil)
+	require.NoError(t, err)
+	tok := readBody(t, hc, srv+"/csrf")
+	res, err := hc.PostForm(srv+"/admin/loginas/2", url.Values{loginas.DefaultCSRFField: {tok}})
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.JSONEq(t, `{"user": 2, "impersonated": true}`, readBody(t, hc, srv+"/who"))
+	tok = readBody(t, hc, srv+"/csrf")
+	res, err = hc.PostForm(srv+"/admin/loginas/logout", url.Values{loginas.DefaultCSRFField: {tok}})
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.JSONEq(t, `{"user": 1, "impersonated": false}`, readBody(t, hc, srv+"/who"))
+}
