@@ -1,0 +1,404 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// User is an account of the example app.
+type User struct {
+	ID          int64
+	Username    string
+	Email       string
+	IsStaff     bool
+	IsSuperuser bool
+	IsActive    bool
+	Joined      time.Time
+	LastLogin   sql.NullTime
+	hash        []byte
+}
+
+// IDString is the user's ID as the loginas plugin and the session keep it.
+func (u *User) IDString() string { return strconv.FormatInt(u.ID, 10) }
+
+// Role names the user's rights for the pages.
+func (u *User) Role() string {
+	switch {
+	case u.IsSuperuser:
+		return "superuser"
+	case u.IsStaff:
+		return "staff"
+	}
+	return "user"
+}
+
+// seedUser is one of the named accounts every fresh database starts with.
+type seedUser struct {
+	name      string
+	staff     bool
+	superuser bool
+	active    bool
+}
+
+// seedUsers are inserted in this order, so their IDs are 1 to 6 in every
+// fresh database. Each one's password is its name.
+var seedUsers = []seedUser{
+	{name: "admin", staff: true, superuser: true, active: true},
+	{name: "root", staff: true, superuser: true, active: true},
+	{name: "staff", staff: true, active: true},
+	{name: "alice", active: true},
+	{name: "bob", active: true},
+	{name: "carol", active: false},
+}
+
+// loadUserName returns the name of the i-th extra user (1-based) made by
+// -seed-users: user0001, user0002, …
+func loadUserName(i int) string { return fmt.Sprintf("user%04d", i) }
+
+// errNoUser is returned by the lookups when no user matches.
+var errNoUser = errors.New("no such user")
+
+const schema = `
+CREATE TABLE IF NOT EXISTS users (
+	id            INTEGER PRIMARY KEY,
+	username      TEXT NOT NULL UNIQUE,
+	email         TEXT NOT NULL DEFAULT '',
+	password_hash BLOB NOT NULL,
+	is_staff      INTEGER NOT NULL DEFAULT 0,
+	is_superuser  INTEGER NOT NULL DEFAULT 0,
+	is_active     INTEGER NOT NULL DEFAULT 1,
+	joined        INTEGER NOT NULL,
+	last_login    INTEGER
+);
+CREATE TABLE IF NOT EXISTS audit_events (
+	id               INTEGER PRIMARY KEY AUTOINCREMENT,
+	time             INTEGER NOT NULL,
+	action           TEXT NOT NULL,
+	cause            TEXT NOT NULL DEFAULT '',
+	impersonation_id TEXT NOT NULL DEFAULT '',
+	actor_id         TEXT NOT NULL DEFAULT '',
+	actor_name       TEXT NOT NULL DEFAULT '',
+	target_id        TEXT NOT NULL DEFAULT '',
+	target_name      TEXT NOT NULL DEFAULT '',
+	reason           TEXT NOT NULL DEFAULT '',
+	detail           TEXT NOT NULL DEFAULT '',
+	ip               TEXT NOT NULL DEFAULT '',
+	user_agent       TEXT NOT NULL DEFAULT '',
+	method           TEXT NOT NULL DEFAULT '',
+	path             TEXT NOT NULL DEFAULT ''
+);
+`
+
+// DB holds the users and the audit trail in SQLite.
+type DB struct {
+	sql *sql.DB
+}
+
+// openDB opens the SQLite database at path, or a fresh database in memory
+// when path is empty, and creates the tables.
+func openDB(path string) (*DB, error) {
+	var dsn string
+	if path == "" {
+		// Each connection to ":memory:" would be a database of its own, so
+		// the pool keeps exactly one connection, forever.
+		dsn = ":memory:?_pragma=foreign_keys(1)&_txlock=immediate"
+	} else {
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Set("_txlock", "immediate")
+		dsn = "file:" + path + "?" + q.Encode()
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	} else {
+		db.SetMaxOpenConns(4)
+		db.SetMaxIdleConns(4)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		_ = db.Close()
+		if path != "" {
+			return nil, fmt.Errorf("opening database %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("creating database: %w", err)
+	}
+	return &DB{sql: db}, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// seed fills an empty database with the named users (IDs 1 to 6, in the
+// order of seedUsers), then makes sure the extra users user0001..userNNNN
+// exist with IDs 7, 8, …. Several instances may seed one file at the same
+// time: the write transaction serializes them, and rows that exist are left
+// alone. It reports whether the named users were created now.
+func (db *DB) seed(ctx context.Context, extra int, cost int) (bool, error) {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var count int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&count); err != nil {
+		return false, err
+	}
+	created := count == 0
+	now := time.Now().Unix()
+	if created {
+		for i, u := range seedUsers {
+			hash, err := bcrypt.GenerateFromPassword([]byte(u.name), cost)
+			if err != nil {
+				return false, err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO users (id, username, email, password_hash, is_staff, is_superuser, is_active, joined)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, i+1, u.name, u.name+"@example.com", hash, u.staff, u.superuser, u.active, now)
+			if err != nil {
+				return false, err
+			}
+		}
+	}
+	if extra > 0 {
+		var have int
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE id > ? AND id <= ?`, len(seedUsers), len(seedUsers)+extra).Scan(&have)
+		if err != nil {
+			return false, err
+		}
+		if have < extra {
+			hashes, err := hashLoadUsers(extra, bcrypt.MinCost)
+			if err != nil {
+				return false, err
+			}
+			stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO users (id, username, email, password_hash, is_active, joined) VALUES (?, ?, ?, ?, 1, ?)`)
+			if err != nil {
+				return false, err
+			}
+			defer func() { _ = stmt.Close() }()
+			for i := 1; i <= extra; i++ {
+				name := loadUserName(i)
+				if _, err := stmt.ExecContext(ctx, len(seedUsers)+i, name, name+"@example.com", hashes[i-1], now); err != nil {
+					return false, err
+				}
+			}
+		}
+	}
+	return created, tx.Commit()
+}
+
+// hashLoadUsers hashes the passwords of the n extra users on every core:
+// each password is the user's name.
+func hashLoadUsers(n, cost int) ([][]byte, error) {
+	hashes := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				hashes[i], errs[i] = bcrypt.GenerateFromPassword([]byte(loadUserName(i+1)), cost)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return hashes, errors.Join(errs...)
+}
+
+const userColumns = `id, username, email, password_hash, is_staff, is_superuser, is_active, joined, last_login`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanUser(row scanner) (*User, error) {
+	var u User
+	var joined int64
+	var lastLogin sql.NullInt64
+	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.hash, &u.IsStaff, &u.IsSuperuser, &u.IsActive, &joined, &lastLogin); err != nil {
+		return nil, err
+	}
+	u.Joined = time.Unix(joined, 0).UTC()
+	if lastLogin.Valid {
+		u.LastLogin = sql.NullTime{Time: time.Unix(lastLogin.Int64, 0).UTC(), Valid: true}
+	}
+	return &u, nil
+}
+
+// UserByID returns the user with the given ID, or errNoUser.
+func (db *DB) UserByID(ctx context.Context, id int64) (*User, error) {
+	u, err := scanUser(db.sql.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoUser
+	}
+	return u, err
+}
+
+// UserByName returns the user with the given name, or errNoUser.
+func (db *DB) UserByName(ctx context.Context, name string) (*User, error) {
+	u, err := scanUser(db.sql.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoUser
+	}
+	return u, err
+}
+
+// Users returns one page of users whose name or e-mail contains query,
+// ordered by ID, and the number of matching users.
+func (db *DB) Users(ctx context.Context, query string, offset, limit int) ([]*User, int, error) {
+	pattern := "%" + escapeLike(query) + "%"
+	var total int
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE username LIKE ?1 ESCAPE '\' OR email LIKE ?1 ESCAPE '\'`, pattern).Scan(&total)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+userColumns+` FROM users
+		WHERE username LIKE ?1 ESCAPE '\' OR email LIKE ?1 ESCAPE '\' ORDER BY id LIMIT ?2 OFFSET ?3`, pattern, limit, offset)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() { _ = rows.Close() }()
+	var users []*User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		users = append(users, u)
+	}
+	return users, total, rows.Err()
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// UserCounts are the numbers on the dashboard.
+type UserCounts struct {
+	Total, Active, Staff, Superusers int
+}
+
+// CountUsers counts the users by kind.
+func (db *DB) CountUsers(ctx context.Context) (UserCounts, error) {
+	var n UserCounts
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(is_active), 0), coalesce(sum(is_staff), 0), coalesce(sum(is_superuser), 0) FROM users`).
+		Scan(&n.Total, &n.Active, &n.Staff, &n.Superusers)
+	return n, err
+}
+
+// TouchLogin records a successful sign-in with a password.
+func (db *DB) TouchLogin(ctx context.Context, id int64, at time.Time) error {
+	_, err := db.sql.ExecContext(ctx, `UPDATE users SET last_login = ? WHERE id = ?`, at.Unix(), id)
+	return err
+}
+
+// AuditRow is one stored audit event.
+type AuditRow struct {
+	ID              int64
+	Time            time.Time
+	Action          string
+	Cause           string
+	ImpersonationID string
+	ActorID         string
+	ActorName       string
+	TargetID        string
+	TargetName      string
+	Reason          string
+	Detail          string
+	IP              string
+	UserAgent       string
+	Method          string
+	Path            string
+}
+
+// AddAudit stores an audit event.
+func (db *DB) AddAudit(ctx context.Context, e AuditRow) error {
+	_, err := db.sql.ExecContext(ctx, `INSERT INTO audit_events
+		(time, action, cause, impersonation_id, actor_id, actor_name, target_id, target_name, reason, detail, ip, user_agent, method, path)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Time.UnixMicro(), e.Action, e.Cause, e.ImpersonationID, e.ActorID, e.ActorName, e.TargetID, e.TargetName,
+		e.Reason, e.Detail, e.IP, e.UserAgent, e.Method, e.Path)
+	return err
+}
+
+// Audit returns one page of audit events, newest first, and how many there
+// are in all. A non-empty action keeps only events with that action.
+func (db *DB) Audit(ctx context.Context, action string, offset, limit int) ([]AuditRow, int, error) {
+	var total int
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM audit_events WHERE ?1 = '' OR action = ?1`, action).Scan(&total)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, time, action, cause, impersonation_id, actor_id, actor_name,
+		target_id, target_name, reason, detail, ip, user_agent, method, path
+		FROM audit_events WHERE ?1 = '' OR action = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3`, action, limit, offset)
+	if err != nil {
+		return nil, 0, err
+	}
+	events, err := scanAudit(rows)
+	return events, total, err
+}
+
+func scanAudit(rows *sql.Rows) ([]AuditRow, error) {
+	defer func() { _ = rows.Close() }()
+	var events []AuditRow
+	for rows.Next() {
+		var e AuditRow
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Action, &e.Cause, &e.ImpersonationID, &e.ActorID, &e.ActorName,
+			&e.TargetID, &e.TargetName, &e.Reason, &e.Detail, &e.IP, &e.UserAgent, &e.Method, &e.Path); err != nil {
+			return nil, err
+		}
+		e.Time = time.UnixMicro(at).UTC()
+		events = append(events, e)
+	}
+	return events, rows.Err()
+}
+
+// AuditAbout returns the newest events whose target is the given user.
+func (db *DB) AuditAbout(ctx context.Context, targetID string, limit int) ([]AuditRow, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, time, action, cause, impersonation_id, actor_id, actor_name,
+		target_id, target_name, reason, detail, ip, user_agent, method, path
+		FROM audit_events WHERE target_id = ? ORDER BY id DESC LIMIT ?`, targetID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanAudit(rows)
+}
+
+// CountStarts returns how many impersonations started since the given time.
+func (db *DB) CountStarts(ctx context.Context, since time.Time) (int, error) {
+	var n int
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM audit_events WHERE action = 'start' AND time >= ?`, since.UnixMicro()).Scan(&n)
+	return n, err
+}
+
+// randomBytes returns n bytes from the system's secure random source.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
