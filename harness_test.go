@@ -217,6 +217,7 @@ type testApp struct {
 
 type appSetup struct {
 	opts   loginas.Options
+	cookie *sessions.Options
 	routes []func(r *gin.Engine, p *loginas.Plugin)
 	users  *userStore
 }
@@ -231,6 +232,11 @@ func withOptions(f func(o *loginas.Options)) appOption {
 // withRoutes adds app routes after Register.
 func withRoutes(f func(r *gin.Engine, p *loginas.Plugin)) appOption {
 	return func(s *appSetup) { s.routes = append(s.routes, f) }
+}
+
+// withSessionOptions sets the session store's cookie options.
+func withSessionOptions(o sessions.Options) appOption {
+	return func(s *appSetup) { s.cookie = &o }
 }
 
 // withUsers makes the app use the given user table.
@@ -269,7 +275,11 @@ func newApp(t *testing.T, st storeKind, options ...appOption) *testApp {
 	}
 
 	r := gin.New()
-	r.Use(sessions.Sessions(sessionName, st.make()))
+	store := st.make()
+	if setup.cookie != nil {
+		store.Options(*setup.cookie)
+	}
+	r.Use(sessions.Sessions(sessionName, store))
 	p, err := loginas.Register(r, setup.opts)
 	require.NoError(t, err)
 	addTestRoutes(r, p)
