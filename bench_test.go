@@ -226,13 +226,20 @@ type rigClient struct {
 	http *http.Client
 }
 
-func newRigClient(tb testing.TB, srv *httptest.Server) *rigClient {
+// rigServer serves app on a loopback port until the test ends.
+func rigServer(tb testing.TB, app *rigApp) *httptest.Server {
+	srv := httptest.NewServer(app.engine)
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+func newRigClientURL(tb testing.TB, base string) *rigClient {
 	tb.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &rigClient{tb: tb, base: srv.URL, http: &http.Client{
+	return &rigClient{tb: tb, base: base, http: &http.Client{
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
@@ -254,7 +261,7 @@ func (rc *rigClient) post(path string, form url.Values) int {
 		rc.tb.Errorf("POST %s: %v", path, err)
 		return 0
 	}
-	drain(resp)
+	rigDrain(resp)
 	return resp.StatusCode
 }
 
@@ -266,9 +273,9 @@ func (rc *rigClient) state() (rigState, int) {
 		rc.tb.Errorf("GET /me: %v", err)
 		return st, 0
 	}
-	defer drain(resp)
+	defer rigDrain(resp)
 	if resp.StatusCode == http.StatusOK {
-		if err := jsonDecode(resp, &st); err != nil {
+		if err := rigDecode(resp, &st); err != nil {
 			rc.tb.Errorf("GET /me: %v", err)
 		}
 	}
@@ -291,21 +298,21 @@ func (rc *rigClient) returnBack() int {
 	return rc.post("/admin/loginas/logout", url.Values{"loginas_csrf": {st.Token}})
 }
 
-func drain(resp *http.Response) {
+func rigDrain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 }
 
-func jsonDecode(resp *http.Response, v any) error {
+func rigDecode(resp *http.Response, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-func jsonDecodeBytes(b []byte, v any) error {
+func rigDecodeBytes(b []byte, v any) error {
 	return json.Unmarshal(b, v)
 }
 
 // cookieHeader returns what a browser would send back after rec.
-func cookieHeader(rec *httptest.ResponseRecorder) string {
+func rigCookieHeader(rec *httptest.ResponseRecorder) string {
 	var parts []string
 	for _, c := range rec.Result().Cookies() {
 		parts = append(parts, c.Name+"="+c.Value)
@@ -348,7 +355,7 @@ func benchSignIn(tb testing.TB, app *rigApp, id string) benchSession {
 	if rec.Code != http.StatusSeeOther {
 		tb.Fatalf("sign-in: status %d", rec.Code)
 	}
-	return benchSettle(tb, app, cookieHeader(rec))
+	return benchSettle(tb, app, rigCookieHeader(rec))
 }
 
 // benchSettle serves GET /me with cookieHdr until the session no longer
@@ -361,12 +368,12 @@ func benchSettle(tb testing.TB, app *rigApp, cookieHdr string) benchSession {
 		if rec.Code != http.StatusOK {
 			tb.Fatalf("GET /me: status %d", rec.Code)
 		}
-		if next := cookieHeader(rec); next != "" {
+		if next := rigCookieHeader(rec); next != "" {
 			cookieHdr = next
 			continue
 		}
 		var st rigState
-		if err := jsonDecodeBytes(rec.Body.Bytes(), &st); err != nil {
+		if err := rigDecodeBytes(rec.Body.Bytes(), &st); err != nil {
 			tb.Fatal(err)
 		}
 		return benchSession{cookie: cookieHdr, token: st.Token}
@@ -383,7 +390,7 @@ func benchImpersonate(tb testing.TB, app *rigApp) benchSession {
 	if rec.Code != http.StatusSeeOther {
 		tb.Fatalf("login-as: status %d: %s", rec.Code, rec.Body)
 	}
-	return benchSettle(tb, app, cookieHeader(rec))
+	return benchSettle(tb, app, rigCookieHeader(rec))
 }
 
 // benchPage measures GET /page with a settled session.
@@ -419,6 +426,31 @@ func BenchmarkRequest(b *testing.B) {
 			app := newRigApp(b, newRigStore(b, kind), newRigDirectory(0), true, nil)
 			benchPage(b, app, benchImpersonate(b, app), rigAlice)
 		})
+	}
+}
+
+// BenchmarkRequestSessionCost replays the sessions that the plugin makes
+// (signed-in, with its CSRF secret; impersonated, with its record too)
+// through the app without the plugin, on the same store. Set against
+// BenchmarkRequest, it splits the plugin's cost into what the store spends
+// on the plugin's session values and what the plugin's own code spends.
+func BenchmarkRequestSessionCost(b *testing.B) {
+	for _, kind := range rigStoreKinds {
+		for _, c := range []struct {
+			name string
+			make func(tb testing.TB, app *rigApp) benchSession
+			user string
+		}{
+			{"signed-in", func(tb testing.TB, app *rigApp) benchSession { return benchSignIn(tb, app, rigAdmin) }, rigAdmin},
+			{"impersonated", benchImpersonate, rigAlice},
+		} {
+			b.Run("store="+kind+"/session="+c.name, func(b *testing.B) {
+				store, dir := newRigStore(b, kind), newRigDirectory(0)
+				withPlugin := newRigApp(b, store, dir, true, nil)
+				without := newRigApp(b, store, dir, false, nil)
+				benchPage(b, without, c.make(b, withPlugin), c.user)
+			})
+		}
 	}
 }
 
