@@ -461,15 +461,27 @@ var jsonAccept = header("Accept", "application/json")
 
 func (c *client) do(method, path string, form url.Values, h http.Header) *reply {
 	c.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	if form == nil {
+		return c.send(method, path, nil, h)
 	}
+	h = h.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.send(method, path, strings.NewReader(form.Encode()), h)
+}
+
+// doRaw sends body as it is.
+func (c *client) doRaw(method, path, body string, h http.Header) *reply {
+	c.t.Helper()
+	return c.send(method, path, strings.NewReader(body), h)
+}
+
+func (c *client) send(method, path string, body io.Reader, h http.Header) *reply {
+	c.t.Helper()
 	req, err := http.NewRequest(method, c.app.server.URL+path, body)
 	require.NoError(c.t, err)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
 	for k, vs := range h {
 		for _, v := range vs {
 			if strings.EqualFold(k, "Host") {
