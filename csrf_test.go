@@ -1,0 +1,256 @@
+package loginas_test
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gin-loginas/loginas"
+)
+
+const msgForbidden = "Forbidden: the request did not come from this site or its security token is missing or wrong."
+
+// assertForbidden checks a 403 that tells a forged request nothing: no
+// redirect, no flash, no change to the session.
+func assertForbidden(t *testing.T, c *client, r *reply, before state) {
+	t.Helper()
+	assert.Equal(t, http.StatusForbidden, r.status, r.body)
+	assert.Empty(t, r.location())
+	assert.Empty(t, sessionCookies(r), "the session is not written")
+	assert.Empty(t, c.flashes())
+	after := c.state()
+	assert.Equal(t, before.user(), after.user())
+	assert.Equal(t, before.Impersonated, after.Impersonated)
+	assert.Equal(t, before.SessionID, after.SessionID)
+}
+
+// settle consumes pending flash messages and returns the session's state,
+// for comparing with the state after a refused request.
+func (c *client) settle() state {
+	c.t.Helper()
+	c.flashes()
+	return c.state()
+}
+
+func TestCrossOriginRequestsAreRefused(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		headers http.Header
+	}{
+		{"cross-site fetch", header("Sec-Fetch-Site", "cross-site")},
+		{"same-site fetch", header("Sec-Fetch-Site", "same-site")},
+		{"foreign Origin", header("Origin", "http://evil.example")},
+		{"foreign Origin on the same host name", header("Origin", "http://127.0.0.1:1")},
+		{"null Origin", header("Origin", "null")},
+		{"cross-site fetch with own Origin", header("Sec-Fetch-Site", "cross-site", "Origin", "http://127.0.0.1")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			eachStore(t, func(t *testing.T, st storeKind) {
+				a := newApp(t, st)
+				c := a.client()
+				c.signIn("admin")
+				before := c.settle()
+				r := c.switchTo("alice", nil, tc.headers)
+				assertForbidden(t, c, r, before)
+				assert.Contains(t, r.body, msgForbidden)
+
+				r = c.switchTo("alice", nil, tc.headers, jsonAccept)
+				assert.Equal(t, http.StatusForbidden, r.status)
+				assert.Equal(t, msgForbidden, r.jsonBody(t)["error"])
+
+				c.mustSwitch("alice")
+				before = c.settle()
+				assertForbidden(t, c, c.logout(nil, tc.headers), before)
+
+				anon := a.client()
+				anonBefore := anon.settle()
+				assertForbidden(t, anon, anon.post(a.plugin.LogoutURL(), nil, tc.headers), anonBefore)
+			})
+		})
+	}
+}
+
+func TestSameOriginRequestsPass(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		for name, h := range map[string]http.Header{
+			"same-origin fetch": header("Sec-Fetch-Site", "same-origin"),
+			"user-initiated":    header("Sec-Fetch-Site", "none"),
+			"own Origin":        header("Origin", a.origin()),
+			"no browser header": nil,
+		} {
+			t.Run(name, func(t *testing.T) {
+				c := a.client()
+				c.signIn("admin")
+				r := c.switchTo("alice", nil, h)
+				assert.Equal(t, http.StatusSeeOther, r.status, r.body)
+				r = c.logout(nil, h)
+				assert.Equal(t, http.StatusSeeOther, r.status, r.body)
+				assert.Equal(t, "admin", c.state().user())
+			})
+		}
+	})
+}
+
+func TestTrustedOrigins(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st, withOptions(func(o *loginas.Options) {
+			o.TrustedOrigins = []string{"https://admin.example"}
+		}))
+		c := a.client()
+		c.signIn("admin")
+		before := c.settle()
+		r := c.switchTo("alice", nil, header("Origin", "https://other.example", "Sec-Fetch-Site", "cross-site"))
+		assertForbidden(t, c, r, before)
+		r = c.switchTo("alice", nil, header("Origin", "http://admin.example", "Sec-Fetch-Site", "cross-site"))
+		assertForbidden(t, c, r, before)
+
+		r = c.switchTo("alice", nil, header("Origin", "https://admin.example", "Sec-Fetch-Site", "cross-site"))
+		assert.Equal(t, http.StatusSeeOther, r.status, r.body)
+		assert.Equal(t, "alice", c.state().user())
+		r = c.logout(nil, header("Origin", "https://admin.example", "Sec-Fetch-Site", "cross-site"))
+		assert.Equal(t, http.StatusSeeOther, r.status)
+		assert.Equal(t, "admin", c.state().user())
+	})
+}
+
+func TestBadTokensAreRefused(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		c.signIn("admin")
+		other := a.client()
+		other.signIn("root")
+		good := c.token()
+		raw, err := base64.RawURLEncoding.DecodeString(good)
+		require.NoError(t, err)
+		flipped := append([]byte(nil), raw...)
+		flipped[len(flipped)-1] ^= 1
+
+		cases := map[string]url.Values{
+			"missing":                {},
+			"empty":                  {loginas.DefaultCSRFField: {""}},
+			"another session's":      {loginas.DefaultCSRFField: {other.token()}},
+			"one bit changed":        {loginas.DefaultCSRFField: {base64.RawURLEncoding.EncodeToString(flipped)}},
+			"truncated":              {loginas.DefaultCSRFField: {good[:len(good)-1]}},
+			"extended":               {loginas.DefaultCSRFField: {good + "A"}},
+			"not base64":             {loginas.DefaultCSRFField: {strings.Repeat("!", len(good))}},
+			"all zero":               {loginas.DefaultCSRFField: {base64.RawURLEncoding.EncodeToString(make([]byte, len(raw)))}},
+			"very long":              {loginas.DefaultCSRFField: {strings.Repeat("A", 4000)}},
+			"under another name":     {"csrf_token": {good}},
+			"unmasked pad half only": {loginas.DefaultCSRFField: {base64.RawURLEncoding.EncodeToString(raw[:len(raw)/2])}},
+		}
+		before := c.settle()
+		for name, form := range cases {
+			t.Run(name, func(t *testing.T) {
+				assertForbidden(t, c, c.post(a.plugin.LoginAsURL("alice"), form), before)
+				assertForbidden(t, c, c.post(a.plugin.LogoutURL(), form), before)
+			})
+		}
+		t.Run("in the query string", func(t *testing.T) {
+			r := c.post(a.plugin.LoginAsURL("alice")+"?"+url.Values{loginas.DefaultCSRFField: {good}}.Encode(), nil)
+			assertForbidden(t, c, r, before)
+		})
+		t.Run("wrong header", func(t *testing.T) {
+			r := c.post(a.plugin.LoginAsURL("alice"), nil, header(loginas.DefaultCSRFHeader, other.token()))
+			assertForbidden(t, c, r, before)
+		})
+		assert.Equal(t, "root", other.state().user())
+	})
+}
+
+func TestTokensAreMaskedAndReusable(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		c.signIn("admin")
+		t1, t2 := c.token(), c.token()
+		assert.NotEqual(t, t1, t2, "each page gets a differently masked token")
+		for _, tok := range []string{t1, t2} {
+			r := c.post(a.plugin.LoginAsURL("root"), url.Values{loginas.DefaultCSRFField: {tok}}, jsonAccept)
+			assert.Equal(t, http.StatusForbidden, r.status)
+			assert.Equal(t, "You cannot log in as a superuser.", r.jsonBody(t)["error"], "the token passed; the target did not")
+		}
+		r := c.post(a.plugin.LoginAsURL("alice"), url.Values{loginas.DefaultCSRFField: {t1}})
+		assert.Equal(t, http.StatusSeeOther, r.status, "an earlier page's token still works")
+	})
+}
+
+func TestTokenChangesWithTheSession(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		c.signIn("admin")
+		adminToken := c.token()
+		c.mustSwitch("alice")
+
+		// The actor's token does not work in the target's session...
+		before := c.settle()
+		assertForbidden(t, c, c.post(a.plugin.LogoutURL(), url.Values{loginas.DefaultCSRFField: {adminToken}}), before)
+		// ...and the target's does not work after the return.
+		aliceToken := c.token()
+		require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
+		before = c.settle()
+		r := c.post(a.plugin.LoginAsURL("bob"), url.Values{loginas.DefaultCSRFField: {aliceToken}})
+		assertForbidden(t, c, r, before)
+		r = c.post(a.plugin.LoginAsURL("bob"), url.Values{loginas.DefaultCSRFField: {adminToken}})
+		assertForbidden(t, c, r, before)
+	})
+}
+
+func TestExternalCSRFTurnsTheTokenOff(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.ExternalCSRF = true }))
+		c := a.client()
+		c.signIn("admin")
+		assert.Empty(t, c.token(), "no token to hand out")
+		assert.Nil(t, c.sessionValue(loginas.DefaultCSRFKey), "no CSRF secret in the session")
+		r := c.post(a.plugin.LoginAsURL("alice"), nil)
+		require.Equal(t, http.StatusSeeOther, r.status, r.body)
+		assert.Equal(t, "alice", c.state().user())
+		r = c.post(a.plugin.LogoutURL(), nil)
+		require.Equal(t, http.StatusSeeOther, r.status)
+		assert.Equal(t, "admin", c.state().user())
+
+		// The cross-origin check stays on.
+		before := c.settle()
+		assertForbidden(t, c, c.post(a.plugin.LoginAsURL("alice"), nil, header("Sec-Fetch-Site", "cross-site")), before)
+	})
+}
+
+func TestCustomErrorHandlerSeesRefusals(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st, withOptions(func(o *loginas.Options) {
+			o.ErrorHandler = func(c *gin.Context, status int, err error) {
+				var r *loginas.Refusal
+				cause := "none"
+				if errors.As(err, &r) {
+					cause = string(r.Cause)
+				}
+				c.String(status, "custom %d %s", status, cause)
+			}
+		}))
+		c := a.client()
+		c.signIn("admin")
+		r := c.post(a.plugin.LoginAsURL("alice"), nil)
+		assert.Equal(t, http.StatusForbidden, r.status)
+		assert.Equal(t, "custom 403 forbidden", r.body)
+	})
+}
