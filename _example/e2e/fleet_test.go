@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -94,22 +95,26 @@ func TestFleetSharedRedis(t *testing.T) {
 	before := c.cookies(a.URL)
 
 	redis.stop(t)
+	jsonAccept := http.Header{"Accept": {"application/json"}}
 	outage := []struct {
 		name string
+		json bool // the answer is JSON with an "error" text
 		send func() (*response, error)
 	}{
-		{"GET /me on A", func() (*response, error) { return c.do(c.plain, http.MethodGet, a.URL+"/me", nil, nil) }},
-		{"GET /me on B", func() (*response, error) { return c.do(c.plain, http.MethodGet, b.URL+"/me", nil, nil) }},
-		{"GET /admin/users/4 on B", func() (*response, error) {
+		{"GET /me on A", true, func() (*response, error) {
+			return c.do(c.plain, http.MethodGet, a.URL+"/me", nil, jsonAccept)
+		}},
+		{"GET /me on B", false, func() (*response, error) { return c.do(c.plain, http.MethodGet, b.URL+"/me", nil, nil) }},
+		{"GET /admin/users/4 on B", false, func() (*response, error) {
 			return c.do(c.plain, http.MethodGet, b.URL+"/admin/users/"+aliceID, nil, nil)
 		}},
-		{"POST switch on A", func() (*response, error) {
+		{"POST switch on A", false, func() (*response, error) {
 			return c.do(c.plain, http.MethodPost, a.URL+"/admin/loginas/"+aliceID, switchForm.Fields, nil)
 		}},
-		{"POST switch on B", func() (*response, error) {
-			return c.do(c.plain, http.MethodPost, b.URL+"/admin/loginas/"+aliceID, switchForm.Fields, nil)
+		{"POST switch on B", true, func() (*response, error) {
+			return c.do(c.plain, http.MethodPost, b.URL+"/admin/loginas/"+aliceID, switchForm.Fields, jsonAccept)
 		}},
-		{"POST logout on B", func() (*response, error) {
+		{"POST logout on B", false, func() (*response, error) {
 			return c.do(c.plain, http.MethodPost, b.URL+"/admin/loginas/logout", logout.Fields, nil)
 		}},
 	}
@@ -122,7 +127,14 @@ func TestFleetSharedRedis(t *testing.T) {
 			if res.Status < 500 || res.Status > 599 {
 				t.Errorf("status %d, want 5xx:\n%s", res.Status, tail(res.Body, 1000))
 			}
-			if strings.TrimSpace(res.Body) == "" {
+			if o.json {
+				var body struct {
+					Error string `json:"error"`
+				}
+				if err := json.Unmarshal([]byte(res.Body), &body); err != nil || body.Error == "" {
+					t.Errorf("status %d, body %q: want JSON with an error text", res.Status, tail(res.Body, 500))
+				}
+			} else if strings.TrimSpace(res.Body) == "" {
 				t.Errorf("status %d with an empty body, want a message", res.Status)
 			}
 			if loc := res.Header.Get("Location"); loc != "" {
