@@ -30,7 +30,11 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	gin.SetMode(gin.ReleaseMode)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
@@ -67,8 +71,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	return cfg, nil
 }
 
-// run starts the app and serves until SIGINT or SIGTERM.
-func run(args []string, stdout, stderr io.Writer) error {
+// run starts the app and serves until ctx is done (main cancels it on
+// SIGINT or SIGTERM), then shuts the server down.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -77,10 +82,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	gin.SetMode(gin.ReleaseMode)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	router, app, err := newApp(cfg)
 	if err != nil {
@@ -110,7 +111,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	stop()
 	fmt.Fprintln(stdout, "shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -1,0 +1,1079 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gin-contrib/sessions"
+	"github.com/gin-contrib/sessions/cookie"
+	"github.com/gin-gonic/gin"
+	gsessions "github.com/gorilla/sessions"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	os.Exit(m.Run())
+}
+
+const testSecret = "test secret, long enough for the example app"
+
+// testClock is a clock the test moves by hand.
+type testClock struct{ now atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.now.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *testClock) Now() time.Time          { return time.Unix(0, c.now.Load()) }
+func (c *testClock) Advance(d time.Duration) { c.now.Add(int64(d)) }
+
+// startApp serves the app built from a test config, changed by edit, on a
+// loopback httptest server.
+func startApp(t *testing.T, edit func(*config)) (*httptest.Server, *App) {
+	t.Helper()
+	cfg := config{
+		Secret:      []byte(testSecret),
+		MaxDuration: time.Hour,
+		BcryptCost:  bcrypt.MinCost,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	router, app, err := newApp(cfg)
+	if err != nil {
+		t.Fatalf("newApp: %v", err)
+	}
+	srv := httptest.NewServer(router)
+	t.Cleanup(func() {
+		srv.Close()
+		if err := app.Close(); err != nil {
+			t.Errorf("closing the app: %v", err)
+		}
+	})
+	return srv, app
+}
+
+// browser is a client with its own cookie jar that does not follow
+// redirects, so each answer can be checked.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, base: base, c: &http.Client{
+		Jar:           jar,
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// reply is a response with its body read.
+type reply struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (r reply) location() string { return r.header.Get("Location") }
+
+// in returns the browser, with its cookies, reporting to the subtest t.
+func (b *browser) in(t *testing.T) *browser {
+	c := *b
+	c.t = t
+	return &c
+}
+
+func (b *browser) do(req *http.Request) reply {
+	b.t.Helper()
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: string(body)}
+}
+
+func (b *browser) get(path string, headers ...string) reply {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, b.base+path, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return b.do(req)
+}
+
+func (b *browser) post(path string, form url.Values, headers ...string) reply {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return b.do(req)
+}
+
+func (b *browser) login(user, password string) reply {
+	b.t.Helper()
+	return b.post("/login", url.Values{"username": {user}, "password": {password}})
+}
+
+// mustLogin signs in and checks that it worked.
+func (b *browser) mustLogin(user string) {
+	b.t.Helper()
+	if r := b.login(user, user); r.status != http.StatusSeeOther {
+		b.t.Fatalf("login as %s: status %d, want 303; body:\n%s", user, r.status, r.body)
+	}
+}
+
+// me is the decoded body of GET /me.
+type me struct {
+	ID             *int64  `json:"id"`
+	Username       string  `json:"username"`
+	IsImpersonated bool    `json:"is_impersonated"`
+	Impersonator   *string `json:"impersonator"`
+}
+
+func (b *browser) me() (int, me) {
+	b.t.Helper()
+	r := b.get("/me")
+	var m me
+	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
+		b.t.Fatalf("GET /me: %v in %q", err, r.body)
+	}
+	return r.status, m
+}
+
+// wantMe checks who /me says the browser is; an empty user means anonymous.
+func (b *browser) wantMe(user, impersonator string) {
+	b.t.Helper()
+	status, m := b.me()
+	switch {
+	case user == "" && (status != http.StatusUnauthorized || m.Username != "" || m.ID != nil):
+		b.t.Fatalf("GET /me: %d %+v, want 401 anonymous", status, m)
+	case user == "":
+		return
+	case status != http.StatusOK || m.Username != user || m.ID == nil:
+		b.t.Fatalf("GET /me: %d %+v, want 200 as %s", status, m, user)
+	case impersonator == "" && (m.IsImpersonated || m.Impersonator != nil):
+		b.t.Fatalf("GET /me: %+v, want not impersonated", m)
+	case impersonator != "" && (!m.IsImpersonated || m.Impersonator == nil || *m.Impersonator != impersonator):
+		b.t.Fatalf("GET /me: %+v, want impersonated by %s", m, impersonator)
+	}
+}
+
+var tokenRE = regexp.MustCompile(`name="loginas_csrf" value="([^"]+)"`)
+
+// formToken returns the CSRF token of the form posting to action in page.
+func formToken(t *testing.T, page, action string) string {
+	t.Helper()
+	i := strings.Index(page, `action="`+action+`"`)
+	if i < 0 {
+		t.Fatalf("no form posting to %s in the page:\n%s", action, page)
+	}
+	rest := page[i:]
+	if end := strings.Index(rest, "</form>"); end >= 0 {
+		rest = rest[:end]
+	}
+	m := tokenRE.FindStringSubmatch(rest)
+	if m == nil {
+		t.Fatalf("the form posting to %s has no loginas_csrf field:\n%s", action, rest)
+	}
+	return m[1]
+}
+
+// switchTo opens the target's user page and presses its login-as button.
+func (b *browser) switchTo(id int, reason string) reply {
+	b.t.Helper()
+	page := b.get(fmt.Sprintf("/admin/users/%d", id))
+	if page.status != http.StatusOK {
+		b.t.Fatalf("GET /admin/users/%d: status %d", id, page.status)
+	}
+	action := fmt.Sprintf("/admin/loginas/%d", id)
+	token := formToken(b.t, page.body, action)
+	return b.post(action, url.Values{"loginas_csrf": {token}, "reason": {reason}})
+}
+
+// returnHome presses the banner's "Return to my account" button.
+func (b *browser) returnHome() reply {
+	b.t.Helper()
+	home := b.get("/")
+	if !strings.Contains(home.body, `class="loginas-banner"`) {
+		b.t.Fatalf("no banner on the home page:\n%s", home.body)
+	}
+	token := formToken(b.t, home.body[strings.Index(home.body, `class="loginas-banner"`):], "/admin/loginas/logout")
+	return b.post("/admin/loginas/logout", url.Values{"loginas_csrf": {token}})
+}
+
+func TestMeAnonymous(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	r := newBrowser(t, srv.URL).get("/me")
+	if r.status != http.StatusUnauthorized {
+		t.Errorf("status %d, want 401", r.status)
+	}
+	if want := `{"id":null,"username":"","is_impersonated":false}`; r.body != want {
+		t.Errorf("body %s, want %s", r.body, want)
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q, want JSON", ct)
+	}
+}
+
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	tests := []struct {
+		name, user, password string
+		next                 string
+		wantStatus           int
+		wantLocation         string
+		wantText             string
+		wantMe               string
+	}{
+		{name: "superuser goes to the admin", user: "admin", password: "admin", wantStatus: 303, wantLocation: "/admin/", wantMe: "admin"},
+		{name: "second superuser", user: "root", password: "root", wantStatus: 303, wantLocation: "/admin/", wantMe: "root"},
+		{name: "staff goes to the admin", user: "staff", password: "staff", wantStatus: 303, wantLocation: "/admin/", wantMe: "staff"},
+		{name: "regular user goes home", user: "alice", password: "alice", wantStatus: 303, wantLocation: "/", wantMe: "alice"},
+		{name: "local next is followed", user: "bob", password: "bob", next: "/me", wantStatus: 303, wantLocation: "/me", wantMe: "bob"},
+		{name: "foreign next is ignored", user: "bob", password: "bob", next: "//evil.example/x", wantStatus: 303, wantLocation: "/", wantMe: "bob"},
+		{name: "wrong password", user: "admin", password: "nope", wantStatus: 401, wantText: "Wrong username or password."},
+		{name: "unknown user", user: "mallory", password: "mallory", wantStatus: 401, wantText: "Wrong username or password."},
+		{name: "empty form", wantStatus: 401, wantText: "Wrong username or password."},
+		{name: "disabled user cannot log in", user: "carol", password: "carol", wantStatus: 403, wantText: "This account is disabled."},
+		{name: "disabled user with a wrong password", user: "carol", password: "x", wantStatus: 401, wantText: "Wrong username or password."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := newBrowser(t, srv.URL)
+			form := url.Values{"username": {tt.user}, "password": {tt.password}}
+			if tt.next != "" {
+				form.Set("next", tt.next)
+			}
+			r := b.post("/login", form)
+			if r.status != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body:\n%s", r.status, tt.wantStatus, r.body)
+			}
+			if r.location() != tt.wantLocation {
+				t.Errorf("Location %q, want %q", r.location(), tt.wantLocation)
+			}
+			if tt.wantText != "" {
+				if !strings.Contains(r.body, tt.wantText) {
+					t.Errorf("page lacks %q:\n%s", tt.wantText, r.body)
+				}
+				if !strings.Contains(r.body, `name="username"`) || !strings.Contains(r.body, `name="password"`) {
+					t.Errorf("page has no login form again:\n%s", r.body)
+				}
+			}
+			b.wantMe(tt.wantMe, "")
+		})
+	}
+}
+
+func TestLoginRefusesCrossOriginPosts(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	tests := []struct {
+		name    string
+		headers []string
+		want    int
+	}{
+		{name: "cross-site fetch metadata", headers: []string{"Sec-Fetch-Site", "cross-site"}, want: 403},
+		{name: "foreign origin", headers: []string{"Origin", "http://evil.example"}, want: 403},
+		{name: "same-origin fetch metadata", headers: []string{"Sec-Fetch-Site", "same-origin"}, want: 303},
+		{name: "own origin", headers: []string{"Origin", srv.URL}, want: 303},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := newBrowser(t, srv.URL)
+			r := b.post("/login", url.Values{"username": {"alice"}, "password": {"alice"}}, tt.headers...)
+			if r.status != tt.want {
+				t.Fatalf("status %d, want %d", r.status, tt.want)
+			}
+			if tt.want == 403 {
+				b.wantMe("", "")
+			} else {
+				b.wantMe("alice", "")
+			}
+		})
+	}
+}
+
+func TestMeSignedIn(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+	r := b.get("/me")
+	if want := `{"id":1,"username":"admin","is_impersonated":false,"impersonator":null}`; r.status != 200 || r.body != want {
+		t.Errorf("GET /me: %d %s, want 200 %s", r.status, r.body, want)
+	}
+}
+
+func TestImpersonationCycle(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+
+	r := b.switchTo(4, "ticket #42: <checkout> fails")
+	if r.status != http.StatusSeeOther || r.location() != "/" {
+		t.Fatalf("switch: %d to %q, want 303 to /; body:\n%s", r.status, r.location(), r.body)
+	}
+	b.wantMe("alice", "admin")
+
+	home := b.get("/")
+	for _, want := range []string{
+		`class="loginas-banner"`,
+		"You are signed in as alice. You are really admin.",
+		"Return to my account",
+		`<time datetime="`,
+		"You are now signed in as alice", // the flash message
+	} {
+		if !strings.Contains(home.body, want) {
+			t.Errorf("home page lacks %q:\n%s", want, home.body)
+		}
+	}
+	if again := b.get("/"); strings.Contains(again.body, "You are now signed in as alice") {
+		t.Errorf("the flash message is shown twice")
+	}
+
+	for _, path := range []string{"/admin/", "/admin/users", "/admin/users/4", "/admin/audit"} {
+		r := b.get(path)
+		if r.status != http.StatusForbidden {
+			t.Errorf("GET %s as alice: %d, want 403", path, r.status)
+		}
+		if !strings.Contains(r.body, "This page is not available as alice.") || !strings.Contains(r.body, `class="loginas-banner"`) {
+			t.Errorf("GET %s as alice: no explanation or no banner:\n%s", path, r.body)
+		}
+	}
+
+	r = b.returnHome()
+	if r.status != http.StatusSeeOther || r.location() != "/" {
+		t.Fatalf("return: %d to %q, want 303 to /", r.status, r.location())
+	}
+	b.wantMe("admin", "")
+	if home := b.get("/"); strings.Contains(home.body, `class="loginas-banner"`) {
+		t.Errorf("banner still shown after the return")
+	}
+
+	audit := b.get("/admin/audit")
+	if audit.status != http.StatusOK {
+		t.Fatalf("GET /admin/audit: %d", audit.status)
+	}
+	start := strings.Index(audit.body, `badge-start">start<`)
+	end := strings.Index(audit.body, `badge-end">end<`)
+	if start < 0 || end < 0 {
+		t.Fatalf("audit page lacks the start or the end:\n%s", audit.body)
+	}
+	if end > start {
+		t.Errorf("audit page is not newest first: end listed after start")
+	}
+	for _, want := range []string{
+		"ticket #42: &lt;checkout&gt; fails", // the reason, escaped
+		"<td>logout</td>",
+		`<a href="/admin/users/1">admin</a>`,
+		`<a href="/admin/users/4">alice</a>`,
+		"<td>127.0.0.1</td>",
+		"POST /admin/loginas/4",
+	} {
+		if !strings.Contains(audit.body, want) {
+			t.Errorf("audit page lacks %q", want)
+		}
+	}
+}
+
+func TestLogoutButtonSignsOut(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("alice")
+	home := b.get("/")
+	token := formToken(t, home.body, "/admin/loginas/logout")
+	if r := b.post("/admin/loginas/logout", url.Values{"loginas_csrf": {token}}); r.status != http.StatusSeeOther {
+		t.Fatalf("logout: status %d, want 303", r.status)
+	}
+	b.wantMe("", "")
+}
+
+func TestUserPageButton(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	tests := []struct {
+		name       string
+		viewer     string
+		target     int
+		wantButton bool
+		wantWhy    string
+	}{
+		{name: "superuser sees it on a regular user", viewer: "admin", target: 4, wantButton: true},
+		{name: "superuser sees it on a staff user", viewer: "admin", target: 3, wantButton: true},
+		{name: "not on another superuser", viewer: "admin", target: 2, wantWhy: "Superusers cannot be logged in as."},
+		{name: "not on a disabled user", viewer: "admin", target: 6, wantWhy: "Disabled users cannot be logged in as."},
+		{name: "not on oneself", viewer: "admin", target: 1, wantWhy: "This is your own account."},
+		{name: "staff never sees it", viewer: "staff", target: 4, wantWhy: "Only superusers may log in as other users."},
+		{name: "staff on their own page", viewer: "staff", target: 3, wantWhy: "Only superusers may log in as other users."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := newBrowser(t, srv.URL)
+			b.mustLogin(tt.viewer)
+			r := b.get(fmt.Sprintf("/admin/users/%d", tt.target))
+			if r.status != http.StatusOK {
+				t.Fatalf("status %d", r.status)
+			}
+			action := fmt.Sprintf(`action="/admin/loginas/%d"`, tt.target)
+			if got := strings.Contains(r.body, action); got != tt.wantButton {
+				t.Errorf("button shown: %v, want %v", got, tt.wantButton)
+			}
+			if tt.wantButton && !strings.Contains(r.body, `name="reason"`) {
+				t.Errorf("button without a reason field")
+			}
+			if !strings.Contains(r.body, tt.wantWhy) {
+				t.Errorf("page lacks %q", tt.wantWhy)
+			}
+		})
+	}
+}
+
+func TestUserPageNotFound(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+	for _, path := range []string{"/admin/users/999", "/admin/users/0", "/admin/users/x", "/admin/users/-1", "/nowhere"} {
+		if r := b.get(path); r.status != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, r.status)
+		}
+	}
+}
+
+func TestAdminNeedsStaff(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	tests := []struct {
+		name   string
+		viewer string // "" for anonymous
+		want   int
+	}{
+		{name: "anonymous", want: http.StatusSeeOther},
+		{name: "regular user", viewer: "alice", want: http.StatusSeeOther},
+		{name: "staff", viewer: "staff", want: http.StatusOK},
+		{name: "superuser", viewer: "root", want: http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := newBrowser(t, srv.URL)
+			if tt.viewer != "" {
+				b.mustLogin(tt.viewer)
+			}
+			for _, path := range []string{"/admin/", "/admin/users", "/admin/users/5", "/admin/audit"} {
+				r := b.get(path)
+				if r.status != tt.want {
+					t.Errorf("GET %s: %d, want %d", path, r.status, tt.want)
+				}
+				if tt.want == http.StatusSeeOther && r.location() != "/login?next="+url.QueryEscape(path) {
+					t.Errorf("GET %s: Location %q, want the login page", path, r.location())
+				}
+			}
+		})
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	b := newBrowser(t, srv.URL)
+	tests := []struct {
+		name, method, path string
+		wantStatus         int
+	}{
+		{"home", "GET", "/", 200},
+		{"login page", "GET", "/login", 200},
+		{"me", "GET", "/me", 401},
+		{"stylesheet", "GET", "/static/style.css", 200},
+		{"icon", "GET", "/static/favicon.svg", 200},
+		{"not found", "GET", "/nope", 404},
+		{"admin redirect", "GET", "/admin/", 303},
+		{"plugin route, wrong method", "GET", "/admin/loginas/4", 405},
+		{"plugin route, no token", "POST", "/admin/loginas/4", 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := b.in(t)
+			var r reply
+			if tt.method == "POST" {
+				r = b.post(tt.path, url.Values{})
+			} else {
+				r = b.get(tt.path)
+			}
+			if r.status != tt.wantStatus {
+				t.Errorf("status %d, want %d", r.status, tt.wantStatus)
+			}
+			if got := r.header.Get("Content-Security-Policy"); got != contentSecurityPolicy {
+				t.Errorf("Content-Security-Policy %q", got)
+			}
+			if got := r.header.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q", got)
+			}
+			if strings.Contains(r.body, "<script") || strings.Contains(r.body, "style=") || strings.Contains(r.body, "<style") {
+				t.Errorf("inline script or style in the page")
+			}
+		})
+	}
+}
+
+func TestSessionCookieAttributes(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	b := newBrowser(t, srv.URL)
+	r := b.login("alice", "alice")
+	var found bool
+	for _, line := range r.header.Values("Set-Cookie") {
+		c, err := http.ParseSetCookie(line)
+		if err != nil || c.Name != sessionName {
+			continue
+		}
+		found = true
+		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
+			t.Errorf("session cookie %q: want HttpOnly, SameSite=Lax, Path=/", line)
+		}
+	}
+	if !found {
+		t.Fatalf("no %q cookie in %v", sessionName, r.header.Values("Set-Cookie"))
+	}
+}
+
+func TestRefusedSwitchFlashesAndIsAudited(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+	page := b.get("/admin/users/4")
+	token := formToken(t, page.body, "/admin/loginas/4")
+
+	// A valid token used against a superuser's ID: refused by the plugin.
+	r := b.post("/admin/loginas/2", url.Values{"loginas_csrf": {token}}, "Referer", srv.URL+"/admin/users/2")
+	if r.status != http.StatusSeeOther || r.location() != "/admin/users/2" {
+		t.Fatalf("refused switch: %d to %q, want 303 back to /admin/users/2", r.status, r.location())
+	}
+	back := b.get("/admin/users/2")
+	if !strings.Contains(back.body, `class="flash"`) {
+		t.Errorf("no flash message after a refusal:\n%s", back.body)
+	}
+	b.wantMe("admin", "")
+	audit := b.get("/admin/audit?action=denied")
+	if !strings.Contains(audit.body, `badge-denied">denied<`) || !strings.Contains(audit.body, "<td>superuser</td>") {
+		t.Errorf("the refusal is not on the audit page:\n%s", audit.body)
+	}
+}
+
+func TestForgedSwitchGetsTheErrorPage(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+	tests := []struct {
+		name    string
+		form    url.Values
+		headers []string
+	}{
+		{name: "no token", form: url.Values{}},
+		{name: "wrong token", form: url.Values{"loginas_csrf": {strings.Repeat("A", 86)}}},
+		{name: "cross-site", form: url.Values{}, headers: []string{"Sec-Fetch-Site", "cross-site"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := b.in(t)
+			r := b.post("/admin/loginas/4", tt.form, tt.headers...)
+			if r.status != http.StatusForbidden {
+				t.Fatalf("status %d, want 403", r.status)
+			}
+			if !strings.Contains(r.body, `class="error-page"`) || r.header.Get("Content-Security-Policy") == "" {
+				t.Errorf("not the app's error page:\n%s", r.body)
+			}
+			b.wantMe("admin", "")
+		})
+	}
+}
+
+func TestImpersonationExpires(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	srv, _ := startApp(t, func(c *config) {
+		c.Clock = clock.Now
+		c.MaxDuration = 90 * time.Second
+	})
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+	if r := b.switchTo(5, "expiry"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch: status %d", r.status)
+	}
+	b.wantMe("bob", "admin")
+	clock.Advance(91 * time.Second)
+	b.wantMe("", "") // signed out, not turned back into admin
+
+	b.mustLogin("admin")
+	audit := b.get("/admin/audit?action=end")
+	if !strings.Contains(audit.body, "<td>expired</td>") {
+		t.Errorf("no end event with cause expired:\n%s", audit.body)
+	}
+}
+
+func TestSeedUsers(t *testing.T) {
+	t.Parallel()
+	srv, app := startApp(t, func(c *config) { c.SeedUsers = 3 })
+	if !app.seeded {
+		t.Errorf("a fresh database was not seeded")
+	}
+	tests := []struct {
+		user   string
+		wantID int64
+	}{
+		{"admin", 1}, {"root", 2}, {"staff", 3}, {"alice", 4}, {"bob", 5},
+		{"user0001", 7}, {"user0002", 8}, {"user0003", 9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.user, func(t *testing.T) {
+			t.Parallel()
+			b := newBrowser(t, srv.URL)
+			b.mustLogin(tt.user)
+			if _, m := b.me(); m.ID == nil || *m.ID != tt.wantID || m.Username != tt.user {
+				t.Errorf("/me: %+v, want ID %d", m, tt.wantID)
+			}
+		})
+	}
+	t.Run("no more than asked", func(t *testing.T) {
+		t.Parallel()
+		if r := newBrowser(t, srv.URL).login("user0004", "user0004"); r.status != http.StatusUnauthorized {
+			t.Errorf("user0004 logged in: status %d", r.status)
+		}
+	})
+	t.Run("superuser can log in as one", func(t *testing.T) {
+		t.Parallel()
+		b := newBrowser(t, srv.URL)
+		b.mustLogin("admin")
+		if r := b.switchTo(8, "load"); r.status != http.StatusSeeOther {
+			t.Fatalf("switch: status %d", r.status)
+		}
+		b.wantMe("user0002", "admin")
+	})
+}
+
+func TestSharedDatabaseIsSeededOnce(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	srv1, app1 := startApp(t, func(c *config) { c.DBPath = path })
+	srv2, app2 := startApp(t, func(c *config) { c.DBPath = path; c.SeedUsers = 2 })
+	if !app1.seeded || app2.seeded {
+		t.Errorf("seeded: first %v, second %v; want only the first", app1.seeded, app2.seeded)
+	}
+	n, err := app2.db.CountUsers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Total != len(seedUsers)+2 {
+		t.Errorf("%d users, want %d", n.Total, len(seedUsers)+2)
+	}
+	// Both instances share one secret, so an impersonation started on one
+	// is seen on the other (cookie sessions here; Redis in the e2e tests).
+	b := newBrowser(t, srv1.URL)
+	b.mustLogin("admin")
+	if r := b.switchTo(4, "shared"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch: status %d", r.status)
+	}
+	jar := b.c.Jar
+	u1, _ := url.Parse(srv1.URL)
+	u2, _ := url.Parse(srv2.URL)
+	jar.SetCookies(u2, jar.Cookies(u1))
+	b.base = srv2.URL
+	b.wantMe("alice", "admin")
+	b.base = srv1.URL
+	b.returnHome()
+	b.base = srv2.URL
+	jar.SetCookies(u2, jar.Cookies(u1))
+	if audit := b.get("/admin/audit"); !strings.Contains(audit.body, `<td class="reason">shared</td>`) {
+		t.Errorf("the second instance does not show the first one's audit events:\n%s", audit.body)
+	}
+}
+
+// flakyStore is a cookie store that fails to load or save sessions on demand.
+type flakyStore struct {
+	cookie.Store
+	failLoad, failSave atomic.Bool
+}
+
+var errStoreDown = errors.New("store down")
+
+func (s *flakyStore) Get(r *http.Request, name string) (*gsessions.Session, error) {
+	if s.failLoad.Load() {
+		sess := gsessions.NewSession(s, name)
+		sess.IsNew = true
+		return sess, errStoreDown
+	}
+	return gsessions.GetRegistry(r).Get(s, name)
+}
+
+// New decodes the cookie with the cookie store, into a session that saves
+// through s.
+func (s *flakyStore) New(r *http.Request, name string) (*gsessions.Session, error) {
+	inner, err := s.Store.New(r, name)
+	sess := gsessions.NewSession(s, name)
+	sess.ID, sess.Values, sess.Options, sess.IsNew = inner.ID, inner.Values, inner.Options, inner.IsNew
+	return sess, err
+}
+
+func (s *flakyStore) Save(r *http.Request, w http.ResponseWriter, sess *gsessions.Session) error {
+	if s.failSave.Load() {
+		return errStoreDown
+	}
+	return s.Store.Save(r, w, sess)
+}
+
+var _ sessions.Store = (*flakyStore)(nil)
+
+func TestSessionStoreFailure(t *testing.T) {
+	t.Parallel()
+	store := &flakyStore{Store: cookie.NewStore([]byte(testSecret))}
+	srv, _ := startApp(t, func(c *config) { c.store = store })
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+	page := b.get("/admin/users/4")
+	token := formToken(t, page.body, "/admin/loginas/4")
+
+	t.Run("load fails: 503 page", func(t *testing.T) {
+		b := b.in(t)
+		store.failLoad.Store(true)
+		defer store.failLoad.Store(false)
+		for _, path := range []string{"/", "/me", "/admin/"} {
+			r := b.get(path)
+			if r.status != http.StatusServiceUnavailable {
+				t.Errorf("GET %s: %d, want 503", path, r.status)
+			}
+			if !strings.Contains(r.body, "The session store is unavailable, try again") {
+				t.Errorf("GET %s: page lacks the explanation:\n%s", path, r.body)
+			}
+			if r.header.Get("Content-Security-Policy") != contentSecurityPolicy {
+				t.Errorf("GET %s: no CSP on the error page", path)
+			}
+		}
+		r := b.get("/admin/", "Accept", "application/json")
+		if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, `"error":"The session store is unavailable`) {
+			t.Errorf("JSON client: %d %s", r.status, r.body)
+		}
+	})
+	t.Run("save fails during a switch: still admin", func(t *testing.T) {
+		b := b.in(t)
+		store.failSave.Store(true)
+		r := b.post("/admin/loginas/4", url.Values{"loginas_csrf": {token}})
+		store.failSave.Store(false)
+		if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "The session store is unavailable, try again") {
+			t.Errorf("switch: %d, want 503 with the explanation:\n%s", r.status, r.body)
+		}
+		b.wantMe("admin", "")
+	})
+	t.Run("save fails during a login", func(t *testing.T) {
+		other := newBrowser(t, srv.URL)
+		store.failSave.Store(true)
+		r := other.login("bob", "bob")
+		store.failSave.Store(false)
+		if r.status != http.StatusServiceUnavailable {
+			t.Errorf("login: %d, want 503", r.status)
+		}
+		other.wantMe("", "")
+	})
+	t.Run("the store is back", func(t *testing.T) {
+		b := b.in(t)
+		b.wantMe("admin", "")
+	})
+}
+
+func TestConcurrentRequestsOnOneSession(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+	if r := b.switchTo(4, "concurrency"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch: status %d", r.status)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 40)
+	for range 20 {
+		wg.Go(func() {
+			for _, path := range []string{"/me", "/"} {
+				resp, err := b.c.Get(srv.URL + path)
+				if err != nil {
+					errs <- err.Error()
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					errs <- fmt.Sprintf("GET %s: %d", path, resp.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	b.wantMe("alice", "admin")
+}
+
+// freePort returns a loopback port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	return port
+}
+
+// startRedis runs a throw-away redis-server on a free loopback port and
+// returns its address and a function that stops it.
+func startRedis(t *testing.T) (string, func()) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server not found; install it: apt-get install -y chromium redis-server")
+		}
+		t.Skip("redis-server not found; install it: apt-get install -y chromium redis-server")
+	}
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server did not start on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return addr, stop
+}
+
+func TestRedisSessions(t *testing.T) {
+	t.Parallel()
+	addr, stopRedis := startRedis(t)
+	srv, _ := startApp(t, func(c *config) { c.RedisAddr = addr })
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+	u, _ := url.Parse(srv.URL)
+	before := b.c.Jar.Cookies(u)
+
+	if r := b.switchTo(4, "redis"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch: status %d", r.status)
+	}
+	b.wantMe("alice", "admin")
+
+	// A copy of the cookie from before the switch no longer works: the
+	// session got a new ID and the old one was deleted from Redis.
+	replay := newBrowser(t, srv.URL)
+	replay.c.Jar.SetCookies(u, before)
+	replay.wantMe("", "")
+
+	if r := b.returnHome(); r.status != http.StatusSeeOther {
+		t.Fatalf("return: status %d", r.status)
+	}
+	b.wantMe("admin", "")
+
+	stopRedis()
+	r := b.get("/me")
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "The session store is unavailable, try again") {
+		t.Errorf("GET /me with Redis down: %d, want 503 with the explanation:\n%s", r.status, r.body)
+	}
+	anonymous := newBrowser(t, srv.URL)
+	if r := anonymous.get("/login"); r.status != http.StatusOK {
+		t.Errorf("GET /login with Redis down, no cookie: %d, want 200", r.status)
+	}
+	if r := anonymous.login("bob", "bob"); r.status != http.StatusServiceUnavailable {
+		t.Errorf("POST /login with Redis down: %d, want 503", r.status)
+	}
+}
+
+func TestRedisUnreachableAtStart(t *testing.T) {
+	t.Parallel()
+	_, _, err := newApp(config{
+		Secret:      []byte(testSecret),
+		MaxDuration: time.Hour,
+		BcryptCost:  bcrypt.MinCost,
+		RedisAddr:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err == nil || !strings.Contains(err.Error(), "connecting to Redis") {
+		t.Errorf("newApp: %v, want a Redis connection error", err)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		args        []string
+		wantErr     bool
+		wantWarning bool
+		check       func(t *testing.T, c config)
+	}{
+		{name: "defaults", args: nil, wantWarning: true, check: func(t *testing.T, c config) {
+			if c.Addr != "127.0.0.1:8080" || c.DBPath != "" || c.RedisAddr != "" || c.MaxDuration != time.Hour || c.SeedUsers != 0 || len(c.Secret) != 32 {
+				t.Errorf("defaults: %+v", c)
+			}
+		}},
+		{name: "every flag", args: []string{"-addr", "127.0.0.1:0", "-db", "x.db", "-redis", "127.0.0.1:6379", "-secret", testSecret, "-max-duration", "90s", "-seed-users", "250"}, check: func(t *testing.T, c config) {
+			if c.Addr != "127.0.0.1:0" || c.DBPath != "x.db" || c.RedisAddr != "127.0.0.1:6379" || string(c.Secret) != testSecret || c.MaxDuration != 90*time.Second || c.SeedUsers != 250 {
+				t.Errorf("parsed: %+v", c)
+			}
+		}},
+		{name: "short secret warns", args: []string{"-secret", "short"}, wantWarning: true},
+		{name: "bad duration", args: []string{"-max-duration", "soon"}, wantErr: true},
+		{name: "stray argument", args: []string{"extra"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stderr strings.Builder
+			c, err := parseFlags(tt.args, &stderr)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err %v, want error: %v", err, tt.wantErr)
+			}
+			if got := strings.Contains(stderr.String(), "warning:"); !tt.wantErr && got != tt.wantWarning {
+				t.Errorf("warning printed: %v, want %v (%q)", got, tt.wantWarning, stderr.String())
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
+}
+
+func TestNewAppRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		edit func(*config)
+	}{
+		{"no secret", func(c *config) { c.Secret = nil }},
+		{"zero time limit", func(c *config) { c.MaxDuration = 0 }},
+		{"negative seed users", func(c *config) { c.SeedUsers = -1 }},
+		{"too many seed users", func(c *config) { c.SeedUsers = 10000 }},
+		{"database in a missing directory", func(c *config) { c.DBPath = filepath.Join(t.TempDir(), "missing", "x.db") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := config{Secret: []byte(testSecret), MaxDuration: time.Hour, BcryptCost: bcrypt.MinCost}
+			tt.edit(&cfg)
+			if _, _, err := newApp(cfg); err == nil {
+				t.Errorf("newApp accepted the config")
+			}
+		})
+	}
+}
+
+func TestRunServesAndShutsDown(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-secret", testSecret, "-seed-users", "2"}, outW, io.Discard)
+		_ = outW.Close()
+	}()
+	lines := bufio.NewScanner(outR)
+	var out []string
+	var base string
+	for lines.Scan() {
+		out = append(out, lines.Text())
+		if rest, ok := strings.CutPrefix(lines.Text(), "listening on "); ok {
+			base = rest
+			break
+		}
+	}
+	if base == "" {
+		t.Fatalf("no listening line in %q (run: %v)", out, <-done)
+	}
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+	printed := strings.Join(out, "\n")
+	for _, want := range []string{"admin    / admin", "root     / root", "staff    / staff", "alice    / alice", "bob      / bob", "carol    / carol", "disabled", "user0001..user0002"} {
+		if !strings.Contains(printed, want) {
+			t.Errorf("start-up output lacks %q:\n%s", want, printed)
+		}
+	}
+	b := newBrowser(t, base)
+	b.wantMe("", "")
+	b.mustLogin("user0002")
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return after its context was cancelled")
+	}
+}
