@@ -102,14 +102,12 @@ func (app *App) requireStaff(c *gin.Context) {
 
 type homeData struct {
 	Impersonation *loginas.Impersonation
-	TimeLeft      time.Duration
 }
 
 func (app *App) home(c *gin.Context) {
 	var d homeData
 	if imp, ok := loginas.Current(c); ok {
 		d.Impersonation = &imp
-		d.TimeLeft = imp.TimeLeft(app.cfg.Clock()).Round(time.Second)
 	}
 	app.render(c, http.StatusOK, "home", Page{Title: "Home", Section: "home", Data: d})
 }
