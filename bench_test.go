@@ -10,10 +10,12 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gin-contrib/sessions"
 	"github.com/gin-contrib/sessions/cookie"
@@ -146,9 +148,10 @@ func newRigApp(tb testing.TB, store sessions.Store, dir *rigDirectory, withPlugi
 }
 
 // rigSignIn is the app's own sign-in, reduced to what matters here: the
-// form's id becomes the session's user.
+// session starts over with the form's id as its user.
 func rigSignIn(c *gin.Context) {
 	s := sessions.Default(c)
+	s.Clear()
 	s.Set(rigSessionKey, c.PostForm("id"))
 	if err := s.Save(); err != nil {
 		c.AbortWithStatus(http.StatusInternalServerError)
@@ -452,6 +455,66 @@ func BenchmarkRequestSessionCost(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkRequestPaired measures the same thing as BenchmarkRequest with
+// the baseline and the plugin side by side in one loop: each iteration
+// serves one request without the plugin and one with it (in alternating
+// order), timing each. On a shared machine the load then falls on both
+// sides alike, and the ratio of the two medians is the plugin's cost. It
+// reports the medians (base-ns, plugin-ns) and extra-% = plugin/base - 1.
+func BenchmarkRequestPaired(b *testing.B) {
+	for _, kind := range rigStoreKinds {
+		for _, c := range []struct {
+			name string
+			make func(tb testing.TB, app *rigApp) benchSession
+			user string
+		}{
+			{"signed-in", func(tb testing.TB, app *rigApp) benchSession { return benchSignIn(tb, app, rigAdmin) }, rigAdmin},
+			{"impersonated", benchImpersonate, rigAlice},
+		} {
+			b.Run("store="+kind+"/case="+c.name, func(b *testing.B) {
+				store, dir := newRigStore(b, kind), newRigDirectory(0)
+				base := newRigApp(b, store, dir, false, nil)
+				plugin := newRigApp(b, store, dir, true, nil)
+				sides := [2]struct {
+					app     *rigApp
+					session benchSession
+					took    []time.Duration
+				}{
+					{app: base, session: benchSignIn(b, base, c.user)},
+					{app: plugin, session: c.make(b, plugin)},
+				}
+				for i := range sides {
+					sides[i].took = make([]time.Duration, 0, b.N)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := range b.N {
+					for j := range 2 {
+						side := &sides[(i+j)%2]
+						start := time.Now()
+						rec := benchServe(side.app.engine, http.MethodGet, "/page", side.session.cookie, nil)
+						side.took = append(side.took, time.Since(start))
+						if rec.Code != http.StatusOK || rec.Body.String() != c.user {
+							b.Fatalf("GET /page: status %d, body %q", rec.Code, rec.Body)
+						}
+					}
+				}
+				b.StopTimer()
+				baseNs, pluginNs := medianNs(sides[0].took), medianNs(sides[1].took)
+				b.ReportMetric(baseNs, "base-ns")
+				b.ReportMetric(pluginNs, "plugin-ns")
+				b.ReportMetric(100*(pluginNs/baseNs-1), "extra-%")
+			})
+		}
+	}
+}
+
+func medianNs(d []time.Duration) float64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return float64(s[len(s)/2].Nanoseconds())
 }
 
 // benchSessions returns n sessions made by make. A cookie store's session
