@@ -54,11 +54,17 @@ func newBrowser(t *testing.T) context.Context {
 	return tabCtx
 }
 
+// stepTimeout bounds one browser step, so a page that never comes fails the
+// test with the step's name instead of hanging.
+const stepTimeout = 30 * time.Second
+
 // do runs browser steps and fails the test on an error, naming the step and
 // the page the browser was on.
 func do(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
+	stepCtx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(stepCtx, actions...); err != nil {
 		t.Fatalf("%s: %v\n%s", step, err, pageSummary(ctx))
 	}
 }
@@ -66,7 +72,9 @@ func do(t *testing.T, ctx context.Context, step string, actions ...chromedp.Acti
 // runValue runs one browser action that returns a value.
 func runValue[T any](t *testing.T, ctx context.Context, step string, action chromedp.Action[T]) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, action)
+	stepCtx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(stepCtx, action)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", step, err, pageSummary(ctx))
 	}
@@ -77,7 +85,16 @@ func runValue[T any](t *testing.T, ctx context.Context, step string, action chro
 // the submission leads to.
 func click(t *testing.T, ctx context.Context, step, selector string) {
 	t.Helper()
-	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(selector))); err != nil {
+	waitForPage(t, ctx, step, chromedp.Click(chromedp.CSS(selector)))
+}
+
+// waitForPage runs an action that leads to another page and waits until
+// that page has loaded.
+func waitForPage(t *testing.T, ctx context.Context, step string, action chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	stepCtx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.RunResponse(stepCtx, action); err != nil {
 		t.Fatalf("%s: %v\n%s", step, err, pageSummary(ctx))
 	}
 }
@@ -121,9 +138,7 @@ func signIn(t *testing.T, ctx context.Context, base, username, password string) 
 		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), username),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), password),
 	)
-	if _, err := chromedp.RunResponse(ctx, chromedp.Submit(chromedp.CSS(`input[name="password"]`))); err != nil {
-		t.Fatalf("submitting the login form: %v\n%s", err, pageSummary(ctx))
-	}
+	waitForPage(t, ctx, "submitting the login form", chromedp.Submit(chromedp.CSS(`input[name="password"]`)))
 	if me := browserMe(t, ctx, base); me.Username != username || me.IsImpersonated {
 		t.Fatalf("after signing in as %s, /me says %+v\n%s", username, me, pageSummary(ctx))
 	}

@@ -156,6 +156,21 @@ func TestFleetSharedRedis(t *testing.T) {
 			}
 		})
 	}
+	// Writes work again too: a switch on B, seen on A, and back.
+	if res := c.switchTo(b.URL, aliceID, "fleet: switch after the outage"); res.Status != http.StatusSeeOther {
+		t.Fatalf("switching on B after the outage: status %d, want 303:\n%s", res.Status, tail(res.Body, 1000))
+	}
+	if me := c.me(a.URL); me != alice {
+		t.Fatalf("after switching on B, /me on A = %+v, want %+v", me, alice)
+	}
+	form = c.logoutForm(a.URL, landing)
+	if res := c.post(a.URL+"/admin/loginas/logout", form.Fields); res.Status != http.StatusSeeOther {
+		t.Fatalf("returning on A after the outage: status %d, want 303:\n%s", res.Status, tail(res.Body, 1000))
+	}
+	if me := c.me(b.URL); me != admin {
+		t.Fatalf("after returning on A, /me on B = %+v, want %+v", me, admin)
+	}
+
 	audit := c.get(a.URL + "/admin/audit")
 	if audit.Status != http.StatusOK || !strings.Contains(audit.Body, reason) {
 		t.Errorf("the audit trail (status %d) does not show the switch with reason %q", audit.Status, reason)
