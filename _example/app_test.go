@@ -389,6 +389,14 @@ func TestImpersonationCycle(t *testing.T) {
 		}
 	}
 
+	if r := b.get("/login"); !strings.Contains(r.body, "Return to your own account before you sign in as someone else.") || strings.Contains(r.body, `action="/login"`) {
+		t.Errorf("the login page offers a form while impersonating:\n%s", r.body)
+	}
+	if r := b.login("bob", "bob"); r.status != http.StatusConflict {
+		t.Errorf("login while impersonating: %d, want 409", r.status)
+	}
+	b.wantMe("alice", "admin")
+
 	r = b.returnHome()
 	if r.status != http.StatusSeeOther || r.location() != "/" {
 		t.Fatalf("return: %d to %q, want 303 to /", r.status, r.location())
@@ -1075,5 +1083,86 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not return after its context was cancelled")
+	}
+}
+
+// syncBuffer is a log destination that tests can read while the app writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestRequestLog(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	srv, _ := startApp(t, func(c *config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+	if r := b.switchTo(4, "log"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch: status %d", r.status)
+	}
+	b.get("/admin/users?who=alice")
+	var plain, impersonated bool
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, "msg=request method=GET path=/admin/users/4 status=200") && strings.Contains(line, "user=admin") {
+			plain = true
+		}
+		if strings.Contains(line, "msg=request method=GET path=/admin/users status=403") &&
+			strings.Contains(line, `as="admin as alice"`) && strings.Contains(line, "actor_id=1 target_id=4") {
+			impersonated = true
+		}
+	}
+	if !plain || !impersonated {
+		t.Errorf("request log lacks a line (admin's own: %v, admin as alice: %v):\n%s", plain, impersonated, logs.String())
+	}
+}
+
+func TestUserListSearchAndPages(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, func(c *config) { c.SeedUsers = 60 })
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("staff")
+	tests := []struct {
+		name, query string
+		want        []string
+		wantNot     []string
+	}{
+		{name: "everyone", query: "", want: []string{"66 users", ">admin</a>", ">user0044</a>", `rel="next"`}, wantNot: []string{">user0045</a>"}},
+		{name: "second page", query: "?page=2", want: []string{">user0045</a>", ">user0060</a>", `rel="prev"`}, wantNot: []string{">admin</a>"}},
+		{name: "page past the end", query: "?page=99", want: []string{">user0060</a>"}},
+		{name: "by name", query: "?q=alic", want: []string{"1 user matching", ">alice</a>"}, wantNot: []string{">bob</a>"}},
+		{name: "by e-mail", query: "?q=bob%40example.com", want: []string{">bob</a>"}, wantNot: []string{">alice</a>"}},
+		{name: "like wildcards are literal", query: "?q=%25", want: []string{"0 users"}},
+		{name: "html in the query is escaped", query: "?q=%3Cb%3E", want: []string{"&lt;b&gt;"}, wantNot: []string{"<b>"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := b.in(t).get("/admin/users" + tt.query)
+			if r.status != http.StatusOK {
+				t.Fatalf("status %d", r.status)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.body, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			for _, w := range tt.wantNot {
+				if strings.Contains(r.body, w) {
+					t.Errorf("page has %q", w)
+				}
+			}
+		})
 	}
 }
