@@ -187,8 +187,8 @@ func switchToAlice(t *testing.T, ctx context.Context, base, reason string, shot 
 // return, and find both events in the audit trail.
 func TestBrowserLoginAsAndReturn(t *testing.T) {
 	t.Parallel()
-	a := startApp(t, "example", appConfig{})
 	ctx := newBrowser(t)
+	a := startApp(t, "example", appConfig{})
 	signIn(t, ctx, a.URL, "admin", "admin")
 
 	const reason = "Ticket 4711: invoice list looks empty"
@@ -270,8 +270,8 @@ func anyRowHasAll(rows, words []string) bool {
 // "Log in as user" form to someone who may not impersonate.
 func TestBrowserStaffSeesNoButton(t *testing.T) {
 	t.Parallel()
-	a := startApp(t, "example", appConfig{})
 	ctx := newBrowser(t)
+	a := startApp(t, "example", appConfig{})
 	signIn(t, ctx, a.URL, "staff", "staff")
 	do(t, ctx, "opening alice's user page",
 		chromedp.Navigate(a.URL+"/admin/users/"+aliceID),
@@ -305,8 +305,8 @@ func TestBrowserStaffSeesNoButton(t *testing.T) {
 func TestBrowserTimeLimit(t *testing.T) {
 	t.Parallel()
 	const limit = 3 * time.Second
-	a := startApp(t, "example", appConfig{MaxDuration: limit.String()})
 	ctx := newBrowser(t)
+	a := startApp(t, "example", appConfig{MaxDuration: limit.String()})
 	signIn(t, ctx, a.URL, "admin", "admin")
 	switchToAlice(t, ctx, a.URL, "checking the time limit", false)
 	landing := runValue(t, ctx, "reading the location", chromedp.Location())
