@@ -432,37 +432,19 @@ func BenchmarkRequest(b *testing.B) {
 	}
 }
 
-// BenchmarkRequestSessionCost replays the sessions that the plugin makes
-// (signed-in, with its CSRF secret; impersonated, with its record too)
-// through the app without the plugin, on the same store. Set against
-// BenchmarkRequest, it splits the plugin's cost into what the store spends
-// on the plugin's session values and what the plugin's own code spends.
-func BenchmarkRequestSessionCost(b *testing.B) {
-	for _, kind := range rigStoreKinds {
-		for _, c := range []struct {
-			name string
-			make func(tb testing.TB, app *rigApp) benchSession
-			user string
-		}{
-			{"signed-in", func(tb testing.TB, app *rigApp) benchSession { return benchSignIn(tb, app, rigAdmin) }, rigAdmin},
-			{"impersonated", benchImpersonate, rigAlice},
-		} {
-			b.Run("store="+kind+"/session="+c.name, func(b *testing.B) {
-				store, dir := newRigStore(b, kind), newRigDirectory(0)
-				withPlugin := newRigApp(b, store, dir, true, nil)
-				without := newRigApp(b, store, dir, false, nil)
-				benchPage(b, without, c.make(b, withPlugin), c.user)
-			})
-		}
-	}
-}
-
 // BenchmarkRequestPaired measures the same thing as BenchmarkRequest with
-// the baseline and the plugin side by side in one loop: each iteration
-// serves one request without the plugin and one with it (in alternating
-// order), timing each. On a shared machine the load then falls on both
-// sides alike, and the ratio of the two medians is the plugin's cost. It
-// reports the medians (base-ns, plugin-ns) and extra-% = plugin/base - 1.
+// the sides interleaved in one loop, so that the load of a shared machine
+// falls on all of them alike. Each iteration serves, in rotating order:
+//
+//   - base: the app without the plugin, with its own signed-in session;
+//   - values: the same app without the plugin, given the session the plugin
+//     made (with its CSRF secret, and its record when impersonating): what
+//     the session store spends on the plugin's values;
+//   - plugin: the app with the plugin and that session.
+//
+// It reports the median time of each side and, relative to base: extra-%
+// (plugin), values-% (values) and code-% (plugin - values: the plugin's own
+// code).
 func BenchmarkRequestPaired(b *testing.B) {
 	for _, kind := range rigStoreKinds {
 		for _, c := range []struct {
@@ -475,15 +457,17 @@ func BenchmarkRequestPaired(b *testing.B) {
 		} {
 			b.Run("store="+kind+"/case="+c.name, func(b *testing.B) {
 				store, dir := newRigStore(b, kind), newRigDirectory(0)
-				base := newRigApp(b, store, dir, false, nil)
-				plugin := newRigApp(b, store, dir, true, nil)
-				sides := [2]struct {
+				without := newRigApp(b, store, dir, false, nil)
+				with := newRigApp(b, store, dir, true, nil)
+				pluginSession := c.make(b, with)
+				sides := []struct {
 					app     *rigApp
 					session benchSession
 					took    []time.Duration
 				}{
-					{app: base, session: benchSignIn(b, base, c.user)},
-					{app: plugin, session: c.make(b, plugin)},
+					{app: without, session: benchSignIn(b, without, c.user)},
+					{app: without, session: pluginSession},
+					{app: with, session: pluginSession},
 				}
 				for i := range sides {
 					sides[i].took = make([]time.Duration, 0, b.N)
@@ -491,8 +475,8 @@ func BenchmarkRequestPaired(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := range b.N {
-					for j := range 2 {
-						side := &sides[(i+j)%2]
+					for j := range sides {
+						side := &sides[(i+j)%len(sides)]
 						start := time.Now()
 						rec := benchServe(side.app.engine, http.MethodGet, "/page", side.session.cookie, nil)
 						side.took = append(side.took, time.Since(start))
@@ -502,10 +486,13 @@ func BenchmarkRequestPaired(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				baseNs, pluginNs := medianNs(sides[0].took), medianNs(sides[1].took)
-				b.ReportMetric(baseNs, "base-ns")
-				b.ReportMetric(pluginNs, "plugin-ns")
-				b.ReportMetric(100*(pluginNs/baseNs-1), "extra-%")
+				base, values, plugin := medianNs(sides[0].took), medianNs(sides[1].took), medianNs(sides[2].took)
+				b.ReportMetric(base, "base-ns")
+				b.ReportMetric(values, "values-ns")
+				b.ReportMetric(plugin, "plugin-ns")
+				b.ReportMetric(100*(plugin/base-1), "extra-%")
+				b.ReportMetric(100*(values/base-1), "values-%")
+				b.ReportMetric(100*(plugin-values)/base, "code-%")
 			})
 		}
 	}
