@@ -94,7 +94,7 @@ func (p *Plugin) middleware(c *gin.Context) {
 		return
 	}
 	c.Set(ContextKey, false)
-	userValue := s.Get(p.opts.SessionKey)
+	userValue := s.Get(p.sessionKey)
 	if userValue == nil {
 		// An empty session may be one the store failed to load.
 		if err := loadError(c, gs); err != nil {
@@ -105,15 +105,15 @@ func (p *Plugin) middleware(c *gin.Context) {
 		return
 	}
 	if !p.opts.ExternalCSRF {
-		if _, ok := s.Get(p.opts.CSRFKey).(string); !ok {
-			s.Set(p.opts.CSRFKey, newCSRFSeed())
+		if _, ok := s.Get(p.csrfKey).(string); !ok {
+			s.Set(p.csrfKey, newCSRFSeed())
 			if err := s.Save(); err != nil {
 				p.fail(c, errors.Join(ErrSessionStore, err))
 				return
 			}
 		}
 	}
-	raw := s.Get(p.opts.RecordKey)
+	raw := s.Get(p.recordKey)
 	if raw == nil {
 		c.Next()
 		return
@@ -146,8 +146,9 @@ func (p *Plugin) middleware(c *gin.Context) {
 
 // ending is why middleware must sign an impersonated session out.
 type ending struct {
-	event   Event
-	message string
+	event    Event
+	message  string
+	deadline time.Time // the record's, when it was genuine
 }
 
 // verify checks an impersonated session: the record's signature, that it
@@ -187,7 +188,7 @@ func (p *Plugin) verify(c *gin.Context, userValue, raw any) (*Impersonation, *en
 	end := func(cause Cause, text, detail string) *ending {
 		e := p.eventFor(ActionEnd, cause, &actor, &target)
 		e.ImpersonationID, e.Detail = rec.ID, detail
-		return &ending{event: e, message: fill(text, p.opts.DisplayName(target), p.opts.DisplayName(actor))}
+		return &ending{event: e, message: fill(text, p.opts.DisplayName(target), p.opts.DisplayName(actor)), deadline: rec.Deadline}
 	}
 	now := p.opts.Clock()
 	if !now.Before(rec.Deadline) {
@@ -210,6 +211,14 @@ func (p *Plugin) verify(c *gin.Context, userValue, raw any) (*Impersonation, *en
 	if ended {
 		return nil, end(CauseEnded, msg.Ended, "ended by EndAll"), nil
 	}
+	if ended, err = p.wasEnded(c, rec.ID); err != nil {
+		return nil, nil, err
+	}
+	if ended {
+		// A request that was still running when the impersonation ended
+		// saved its copy of the session back into the store.
+		return nil, end(CauseInvalid, msg.Invalid, "impersonation had already ended"), nil
+	}
 	if !p.opts.SkipRevalidation {
 		if r := p.allowed(c, actor, target); r != nil {
 			return nil, end(CauseRevoked, msg.Revoked, "permission withdrawn: "+string(r.Cause)), nil
@@ -223,6 +232,9 @@ func (p *Plugin) verify(c *gin.Context, userValue, raw any) (*Impersonation, *en
 func (p *Plugin) signOut(c *gin.Context, gs *gsessions.Session, e ending) error {
 	if err := replaceSession(c, gs, p.newValues(e.message)); err != nil {
 		return err
+	}
+	if e.event.ImpersonationID != "" {
+		p.rememberEnd(c, e.event.ImpersonationID, e.deadline)
 	}
 	_ = p.audit(c, e.event)
 	return nil

@@ -216,6 +216,7 @@ func (p *Plugin) restore(c *gin.Context, gs *gsessions.Session, imp Impersonatio
 	if err := replaceSession(c, gs, values); err != nil {
 		return err
 	}
+	p.rememberEnd(c, imp.ID, imp.Deadline)
 	e := p.eventFor(ActionEnd, CauseLogout, &imp.Actor, &imp.Target)
 	e.ImpersonationID = imp.ID
 	_ = p.audit(c, e)

@@ -2,6 +2,7 @@ package loginas
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -37,8 +38,8 @@ func ParseID(id string) error {
 
 // IsLocalURL reports whether u is a path on this site that is safe to
 // redirect to: it starts with a single "/", has no scheme or host, no
-// backslash and no control characters, and is at most 2048 bytes. "//x" and
-// "/\x" are refused: browsers read both as another host.
+// backslash and no control characters, parses as a URL, and is at most 2048
+// bytes. "//x" and "/\x" are refused: browsers read both as another host.
 func IsLocalURL(u string) bool {
 	if u == "" || len(u) > maxNextLength || u[0] != '/' {
 		return false
@@ -51,7 +52,11 @@ func IsLocalURL(u string) bool {
 			return false
 		}
 	}
-	return utf8.ValidString(u)
+	if !utf8.ValidString(u) {
+		return false
+	}
+	parsed, err := url.Parse(u)
+	return err == nil && parsed.Scheme == "" && parsed.Host == "" && parsed.User == nil
 }
 
 // reasonError says why a reason was refused.

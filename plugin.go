@@ -209,6 +209,12 @@ type Plugin struct {
 	origins   *http.CrossOriginProtection
 	loginPath string
 	logoutURL string
+	// The session keys as interface values, converted once: converting a
+	// string to an interface on every request allocates.
+	sessionKey, recordKey, csrfKey any
+	// localEnded keeps ended impersonation IDs when Options.Revocations
+	// does not.
+	localEnded *memoryRevocations
 }
 
 // Register validates opts, installs the middleware that sets
@@ -247,11 +253,15 @@ func New(opts Options) (*Plugin, error) {
 	}
 	keys := newSigner(opts.Secret, opts.PreviousSecrets)
 	return &Plugin{
-		opts:      opts,
-		keys:      keys,
-		origins:   origins,
-		loginPath: opts.Prefix + "/",
-		logoutURL: opts.Prefix + "/logout",
+		opts:       opts,
+		keys:       keys,
+		origins:    origins,
+		loginPath:  opts.Prefix + "/",
+		logoutURL:  opts.Prefix + "/logout",
+		sessionKey: opts.SessionKey,
+		recordKey:  opts.RecordKey,
+		csrfKey:    opts.CSRFKey,
+		localEnded: newMemoryRevocations(opts.Clock),
 	}, nil
 }
 

@@ -21,6 +21,21 @@ type Revocations interface {
 	EndedAt(ctx context.Context, actorID string) (time.Time, error)
 }
 
+// EndedImpersonations is an optional extension of Revocations. It keeps the
+// IDs of single impersonations that have ended, until their deadline. The
+// plugin writes one on every end and refuses its record afterwards, so a
+// session that a request still running at the return saves back into the
+// store stays ended. When Options.Revocations implements it, that holds on
+// every instance; otherwise the plugin keeps the IDs in its own memory,
+// which covers one instance.
+type EndedImpersonations interface {
+	// EndImpersonation records that the impersonation id is over. The
+	// entry may be dropped after until, the record's deadline.
+	EndImpersonation(ctx context.Context, id string, until time.Time) error
+	// ImpersonationEnded reports whether EndImpersonation recorded id.
+	ImpersonationEnded(ctx context.Context, id string) (bool, error)
+}
+
 // ErrRevocations means Options.Revocations failed to answer.
 var ErrRevocations = errors.New("loginas: revocation store failed")
 
@@ -54,15 +69,74 @@ func (p *Plugin) endedBy(ctx context.Context, actorID string, started time.Time)
 	return !at.IsZero() && !started.After(at), nil
 }
 
-// NewMemoryRevocations returns Revocations kept in this process's memory:
-// enough for an app that runs as a single instance, and for tests.
+// endedImpersonations returns where ended impersonation IDs are kept.
+func (p *Plugin) endedImpersonations() EndedImpersonations {
+	if e, ok := p.opts.Revocations.(EndedImpersonations); ok {
+		return e
+	}
+	return p.localEnded
+}
+
+// rememberEnd records that impersonation id, with the given deadline, is
+// over. It runs after the session was replaced, so a failure cannot undo
+// the end; it is logged.
+func (p *Plugin) rememberEnd(ctx context.Context, id string, deadline time.Time) {
+	if err := p.endedImpersonations().EndImpersonation(ctx, id, deadline); err != nil {
+		p.opts.Logger.Error("loginas: recording the end of an impersonation failed", "impersonation", id, "err", err)
+	}
+}
+
+// wasEnded reports whether impersonation id has ended before.
+func (p *Plugin) wasEnded(ctx context.Context, id string) (bool, error) {
+	ended, err := p.endedImpersonations().ImpersonationEnded(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrRevocations, err)
+	}
+	return ended, nil
+}
+
+// NewMemoryRevocations returns Revocations, with EndedImpersonations, kept
+// in this process's memory: enough for an app that runs as a single
+// instance, and for tests.
 func NewMemoryRevocations() Revocations {
-	return &memoryRevocations{ended: map[string]time.Time{}}
+	return newMemoryRevocations(time.Now)
+}
+
+func newMemoryRevocations(clock func() time.Time) *memoryRevocations {
+	return &memoryRevocations{ended: map[string]time.Time{}, records: map[string]time.Time{}, clock: clock}
 }
 
 type memoryRevocations struct {
-	mu    sync.Mutex
-	ended map[string]time.Time
+	mu      sync.Mutex
+	ended   map[string]time.Time // actor ID → EndAll moment
+	records map[string]time.Time // impersonation ID → its deadline
+	clock   func() time.Time
+}
+
+var _ EndedImpersonations = (*memoryRevocations)(nil)
+
+func (m *memoryRevocations) EndImpersonation(_ context.Context, id string, until time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clock()
+	if len(m.records) >= 1024 {
+		// Entries past their deadline guard nothing: the deadline check
+		// refuses those records already.
+		for k, deadline := range m.records {
+			if now.After(deadline) {
+				delete(m.records, k)
+			}
+		}
+	}
+	m.records[id] = until
+	return nil
+}
+
+func (m *memoryRevocations) ImpersonationEnded(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.records[id]
+	return ok, nil
 }
 
 func (m *memoryRevocations) EndAll(_ context.Context, actorID string, at time.Time) error {
