@@ -254,3 +254,25 @@ func TestCustomErrorHandlerSeesRefusals(t *testing.T) {
 		assert.Equal(t, "custom 403 forbidden", r.body)
 	})
 }
+
+// A forged or unreadable request is a refusal like any other: the audit
+// trail records it, cause "forbidden" or "bad_request".
+func TestForgedRequestsAreAudited(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		c.signIn("admin")
+		c.post(a.plugin.LoginAsURL("alice"), nil)
+		c.switchTo("alice", nil, header("Sec-Fetch-Site", "cross-site"))
+		forbidden := a.audit.matching(loginas.ActionDenied, loginas.CauseForbidden)
+		assert.Len(t, forbidden, 2, "missing token and cross-site request: %+v", a.audit.all())
+		for _, e := range forbidden {
+			assert.Equal(t, "/admin/loginas/alice", e.Path)
+			assert.Equal(t, "127.0.0.1", e.ClientIP)
+		}
+		c.doRaw(http.MethodPost, a.plugin.LoginAsURL("alice"), "x=%zz",
+			header("Content-Type", "application/x-www-form-urlencoded"))
+		assert.Len(t, a.audit.matching(loginas.ActionDenied, loginas.CauseBadRequest), 1)
+	})
+}

@@ -802,12 +802,13 @@ func TestRestoreReportsTheImpersonationIsOverInTheSameRequest(t *testing.T) {
 		r.POST("/logout", func(c *gin.Context) {
 			back, err := p.Restore(c)
 			_, still := loginas.Current(c)
-			c.JSON(http.StatusOK, gin.H{"back": back, "err": err != nil, "flag": loginas.IsImpersonated(c), "current": still})
+			_, inContext := loginas.FromContext(c.Request.Context())
+			c.JSON(http.StatusOK, gin.H{"back": back, "err": err != nil, "flag": loginas.IsImpersonated(c), "current": still, "context": inContext})
 		})
 	}))
 	c := a.client()
 	c.signIn("admin")
 	c.mustSwitch("alice")
 	r := c.post("/logout", nil)
-	assert.JSONEq(t, `{"back": true, "err": false, "flag": false, "current": false}`, r.body)
+	assert.JSONEq(t, `{"back": true, "err": false, "flag": false, "current": false, "context": false}`, r.body)
 }

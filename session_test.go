@@ -185,3 +185,27 @@ func TestRefusalKeepsTheSession(t *testing.T) {
 		assert.Len(t, c.flashes(), 4)
 	})
 }
+
+func TestAnonymousRequestsDoNotWriteTheSession(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		r := c.get("/test/state")
+		assert.Equal(t, http.StatusOK, r.status)
+		assert.Empty(t, r.header.Values("Set-Cookie"), "no cookie for a visitor who is not signed in")
+	})
+}
+
+func TestSignedInSessionGetsItsCSRFSecretOnce(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.client()
+		c.signIn("bob")
+		first := c.get("/test/state")
+		assert.Len(t, sessionCookies(first), 1, "the first request stores the CSRF secret")
+		second := c.get("/test/state")
+		assert.Empty(t, sessionCookies(second), "later requests leave the session alone")
+	})
+}
