@@ -441,3 +441,27 @@ func TestNumericSessionIDs(t *testing.T) {
 	res.Body.Close()
 	assert.JSONEq(t, `{"user": 1, "impersonated": false}`, readBody(t, hc, srv+"/who"))
 }
+
+// The headers describe the session a response leaves behind: the answer
+// that ends an impersonation does not carry them, the one that starts it
+// does not either (the page it leads to will).
+func TestImpersonationHeadersOnlyOnImpersonatedResponses(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st, withRoutes(appLogout))
+		c := a.client()
+		c.signIn("admin")
+		noHeaders := func(what string, r *reply) {
+			t.Helper()
+			assert.Emptyf(t, r.header.Values(loginas.HeaderImpersonatedUser), "%s: %s", what, loginas.HeaderImpersonatedUser)
+			assert.Emptyf(t, r.header.Values(loginas.HeaderImpersonator), "%s: %s", what, loginas.HeaderImpersonator)
+		}
+		noHeaders("switch", c.switchTo("alice", nil))
+		noHeaders("return through the logout route", c.logout(nil))
+		c.mustSwitch("alice")
+		noHeaders("return through Restore", c.post("/logout", nil))
+		c.mustSwitch("alice")
+		a.clock.advance(2 * time.Hour)
+		noHeaders("expiry", c.get("/test/state"))
+	})
+}
