@@ -63,7 +63,7 @@ func Current(c *gin.Context) (Impersonation, bool) {
 		return Impersonation{}, false
 	}
 	imp, ok := v.(*Impersonation)
-	if !ok {
+	if !ok || imp == nil {
 		return Impersonation{}, false
 	}
 	return *imp, true
@@ -73,7 +73,7 @@ func Current(c *gin.Context) (Impersonation, bool) {
 // handlers that gets c.Request.Context() rather than the gin context.
 func FromContext(ctx context.Context) (Impersonation, bool) {
 	imp, ok := ctx.Value(impersonationKey{}).(*Impersonation)
-	if !ok {
+	if !ok || imp == nil {
 		return Impersonation{}, false
 	}
 	return *imp, true

@@ -1,6 +1,7 @@
 package loginas
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -222,6 +223,7 @@ func (p *Plugin) restore(c *gin.Context, gs *gsessions.Session, imp Impersonatio
 	_ = p.audit(c, e)
 	c.Set(ContextKey, false)
 	c.Delete(impersonationKey{})
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), impersonationKey{}, (*Impersonation)(nil)))
 	c.Writer.Header().Del(HeaderImpersonatedUser)
 	c.Writer.Header().Del(HeaderImpersonator)
 	return nil
@@ -259,6 +261,8 @@ func (p *Plugin) routeSession(c *gin.Context) (sessions.Session, *gsessions.Sess
 		if errors.As(err, &tooLarge) {
 			status = http.StatusRequestEntityTooLarge
 		}
+		e := Event{Action: ActionDenied, Cause: CauseBadRequest, ActorID: sessionID(s.Get(p.sessionKey)), Detail: err.Error()}
+		_ = p.audit(c, e)
 		p.answer(c, status, &Refusal{Cause: CauseBadRequest, Message: msg.BadRequest})
 		return nil, nil, false
 	}

@@ -88,8 +88,10 @@ type Options struct {
 	// Referer is missing or not of this site. If empty, "/".
 	RefusalRedirectURL string
 
-	// LoginURL, if set, is where an anonymous browser request is sent
-	// (303) instead of receiving 401.
+	// LoginURL, if set, is where an anonymous browser request to the
+	// login-as route is sent (303) instead of receiving 401. With the
+	// plugin's own CSRF token an anonymous visitor has no token and gets 403
+	// first, so this applies with ExternalCSRF.
 	LoginURL string
 
 	// MaxDuration is how long an impersonation may last before the session
