@@ -154,58 +154,77 @@ func (db *DB) Close() error { return db.sql.Close() }
 // seed fills an empty database with the named users (IDs 1 to 6, in the
 // order of seedUsers), then makes sure the extra users user0001..userNNNN
 // exist with IDs 7, 8, …. Several instances may seed one file at the same
-// time: the write transaction serializes them, and rows that exist are left
-// alone. It reports whether the named users were created now.
+// time: passwords are hashed before the write transaction, which serializes
+// the instances and looks again, and rows that exist are left alone. It
+// reports whether the named users were created now.
 func (db *DB) seed(ctx context.Context, extra int, cost int) (bool, error) {
+	empty, missing, err := db.needsSeed(ctx, db.sql, extra)
+	if err != nil || (!empty && !missing) {
+		return false, err
+	}
+	var named, extras [][]byte
+	if empty {
+		for _, u := range seedUsers {
+			hash, err := bcrypt.GenerateFromPassword([]byte(u.name), cost)
+			if err != nil {
+				return false, err
+			}
+			named = append(named, hash)
+		}
+	}
+	if missing {
+		if extras, err = hashLoadUsers(extra, bcrypt.MinCost); err != nil {
+			return false, err
+		}
+	}
+
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	var count int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&count); err != nil {
+	if empty, _, err = db.needsSeed(ctx, tx, 0); err != nil {
 		return false, err
 	}
-	created := count == 0
 	now := time.Now().Unix()
+	created := empty && named != nil
 	if created {
 		for i, u := range seedUsers {
-			hash, err := bcrypt.GenerateFromPassword([]byte(u.name), cost)
-			if err != nil {
-				return false, err
-			}
 			_, err = tx.ExecContext(ctx, `INSERT INTO users (id, username, email, password_hash, is_staff, is_superuser, is_active, joined)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, i+1, u.name, u.name+"@example.com", hash, u.staff, u.superuser, u.active, now)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, i+1, u.name, u.name+"@example.com", named[i], u.staff, u.superuser, u.active, now)
 			if err != nil {
 				return false, err
 			}
 		}
 	}
-	if extra > 0 {
-		var have int
-		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE id > ? AND id <= ?`, len(seedUsers), len(seedUsers)+extra).Scan(&have)
+	if extras != nil {
+		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO users (id, username, email, password_hash, is_active, joined) VALUES (?, ?, ?, ?, 1, ?)`)
 		if err != nil {
 			return false, err
 		}
-		if have < extra {
-			hashes, err := hashLoadUsers(extra, bcrypt.MinCost)
-			if err != nil {
+		defer func() { _ = stmt.Close() }()
+		for i := 1; i <= extra; i++ {
+			name := loadUserName(i)
+			if _, err := stmt.ExecContext(ctx, len(seedUsers)+i, name, name+"@example.com", extras[i-1], now); err != nil {
 				return false, err
-			}
-			stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO users (id, username, email, password_hash, is_active, joined) VALUES (?, ?, ?, ?, 1, ?)`)
-			if err != nil {
-				return false, err
-			}
-			defer func() { _ = stmt.Close() }()
-			for i := 1; i <= extra; i++ {
-				name := loadUserName(i)
-				if _, err := stmt.ExecContext(ctx, len(seedUsers)+i, name, name+"@example.com", hashes[i-1], now); err != nil {
-					return false, err
-				}
 			}
 		}
 	}
 	return created, tx.Commit()
+}
+
+// querier is what *sql.DB and *sql.Tx have in common here.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// needsSeed reports whether the users table is empty, and whether some of
+// the first extra load users are missing.
+func (db *DB) needsSeed(ctx context.Context, q querier, extra int) (empty, missing bool, err error) {
+	var users, extras int
+	err = q.QueryRowContext(ctx, `SELECT count(*), count(CASE WHEN id > ?1 AND id <= ?1 + ?2 THEN 1 END) FROM users`,
+		len(seedUsers), extra).Scan(&users, &extras)
+	return users == 0, extras < extra, err
 }
 
 // hashLoadUsers hashes the passwords of the n extra users on every core:
