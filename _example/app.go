@@ -75,7 +75,9 @@ type App struct {
 	pages     map[string]*template.Template
 	errorPage *template.Template
 	log       *slog.Logger
-	closers   []func() error
+	// sameOrigin refuses cross-origin posts to the app's own forms.
+	sameOrigin *http.CrossOriginProtection
+	closers    []func() error
 	// seeded is true when this start created the named users.
 	seeded bool
 	// dummyHash is compared against when a login names no user, so that a
@@ -112,7 +114,7 @@ func newApp(cfg config) (*gin.Engine, *App, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	app := &App{cfg: cfg, log: cfg.Logger}
+	app := &App{cfg: cfg, log: cfg.Logger, sameOrigin: http.NewCrossOriginProtection()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -125,6 +127,7 @@ func newApp(cfg config) (*gin.Engine, *App, error) {
 		return nil, nil, err
 	}
 	app.db = db
+	db.now = cfg.Clock
 	app.closers = append(app.closers, db.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -158,6 +161,7 @@ func newApp(cfg config) (*gin.Engine, *App, error) {
 		RefusalRedirectURL: "/admin/users",
 		LoginURL:           "/login",
 		Audit:              app.recordEvent,
+		Revocations:        app.db,
 		Logger:             cfg.Logger,
 		ErrorHandler:       app.errorHandler,
 		Clock:              cfg.Clock,
@@ -306,7 +310,7 @@ func (app *App) errorHandler(c *gin.Context, status int, err error) {
 	switch {
 	case errors.Is(err, loginas.ErrSessionStore):
 		msg = storeUnavailable
-	case errors.Is(err, loginas.ErrUserStore):
+	case errors.Is(err, loginas.ErrUserStore), errors.Is(err, loginas.ErrRevocations):
 		msg = "The user database is unavailable, try again."
 	case errors.Is(err, loginas.ErrAudit):
 		msg = "The audit trail could not be written, so nothing was changed. Try again."

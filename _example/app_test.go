@@ -1166,3 +1166,182 @@ func TestUserListSearchAndPages(t *testing.T) {
 		})
 	}
 }
+
+func TestAccountPageIsGuarded(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	own := newBrowser(t, srv.URL)
+	own.mustLogin("alice")
+	if r := own.get("/account"); r.status != http.StatusOK || !strings.Contains(r.body, `action="/account/password"`) {
+		t.Fatalf("GET /account as alice: %d, want 200 with the form", r.status)
+	}
+	if r := newBrowser(t, srv.URL).get("/account"); r.status != http.StatusSeeOther || r.location() != "/login?next=%2Faccount" {
+		t.Errorf("GET /account anonymous: %d to %q, want 303 to the login page", r.status, r.location())
+	}
+
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+	if r := b.switchTo(4, "guard"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch: status %d", r.status)
+	}
+	for _, r := range []reply{
+		b.get("/account"),
+		b.post("/account/password", url.Values{"current": {"alice"}, "new": {"new password"}, "confirm": {"new password"}}),
+	} {
+		if r.status != http.StatusForbidden {
+			t.Errorf("status %d, want 403", r.status)
+		}
+		if !strings.Contains(r.body, "This page is not available while you are signed in as another user.") || !strings.Contains(r.body, `class="loginas-banner"`) {
+			t.Errorf("no explanation or no banner:\n%s", r.body)
+		}
+	}
+	if r := newBrowser(t, srv.URL).login("alice", "alice"); r.status != http.StatusSeeOther {
+		t.Errorf("alice's password changed through an impersonation")
+	}
+	b.returnHome()
+	if audit := b.get("/admin/audit?action=denied"); !strings.Contains(audit.body, "<td>guarded</td>") {
+		t.Errorf("the guarded refusal is not audited:\n%s", audit.body)
+	}
+}
+
+func TestChangePassword(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("bob")
+	tests := []struct {
+		name                  string
+		current, next, repeat string
+		want                  int
+		wantText              string
+	}{
+		{"wrong current password", "nope", "a new password", "a new password", 422, "The current password is wrong."},
+		{"too short", "bob", "short", "short", 422, "The new password must have 8 to 72 bytes."},
+		{"too long", "bob", strings.Repeat("x", 73), strings.Repeat("x", 73), 422, "The new password must have 8 to 72 bytes."},
+		{"repeated wrong", "bob", "a new password", "another one", 422, "The two new passwords differ."},
+		{"accepted", "bob", "a new password", "a new password", 303, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := b.in(t).post("/account/password", url.Values{"current": {tt.current}, "new": {tt.next}, "confirm": {tt.repeat}})
+			if r.status != tt.want || !strings.Contains(r.body, tt.wantText) {
+				t.Errorf("status %d, want %d with %q:\n%s", r.status, tt.want, tt.wantText, r.body)
+			}
+		})
+	}
+	if r := b.get("/account"); !strings.Contains(r.body, "Your password has been changed.") {
+		t.Errorf("no confirmation after the change")
+	}
+	b.wantMe("bob", "")
+	if r := newBrowser(t, srv.URL).login("bob", "bob"); r.status != http.StatusUnauthorized {
+		t.Errorf("old password: %d, want 401", r.status)
+	}
+	if r := newBrowser(t, srv.URL).login("bob", "a new password"); r.status != http.StatusSeeOther {
+		t.Errorf("new password: %d, want 303", r.status)
+	}
+	if r := b.post("/account/password", url.Values{"current": {"a new password"}}, "Sec-Fetch-Site", "cross-site"); r.status != http.StatusForbidden {
+		t.Errorf("cross-site post: %d, want 403", r.status)
+	}
+}
+
+func TestDisablingTheTargetEndsTheImpersonation(t *testing.T) {
+	t.Parallel()
+	srv, _ := startApp(t, nil)
+	actor := newBrowser(t, srv.URL)
+	actor.mustLogin("admin")
+	if r := actor.switchTo(5, "disable"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch: status %d", r.status)
+	}
+	actor.wantMe("bob", "admin")
+
+	staff := newBrowser(t, srv.URL)
+	staff.mustLogin("staff")
+	if r := staff.post("/admin/users/5/active", url.Values{"active": {"0"}}); r.status != http.StatusForbidden {
+		t.Errorf("staff disabling bob: %d, want 403", r.status)
+	}
+	actor.wantMe("bob", "admin")
+
+	root := newBrowser(t, srv.URL)
+	root.mustLogin("root")
+	page := root.get("/admin/users/5")
+	if !strings.Contains(page.body, `action="/admin/users/5/active"`) {
+		t.Fatalf("no disable form on bob's page for root:\n%s", page.body)
+	}
+	if r := root.post("/admin/users/5/active", url.Values{"active": {"0"}}); r.status != http.StatusSeeOther || r.location() != "/admin/users/5" {
+		t.Fatalf("disabling bob: %d to %q", r.status, r.location())
+	}
+	if r := root.get("/admin/users/5"); !strings.Contains(r.body, "bob is disabled") {
+		t.Errorf("no flash after disabling")
+	}
+	actor.wantMe("", "") // signed out, not back to admin
+	if r := newBrowser(t, srv.URL).login("bob", "bob"); r.status != http.StatusForbidden {
+		t.Errorf("disabled bob logged in: %d", r.status)
+	}
+	if r := root.get("/admin/audit?action=end"); !strings.Contains(r.body, "<td>revoked</td>") {
+		t.Errorf("no end event with cause revoked:\n%s", r.body)
+	}
+	if r := root.post("/admin/users/5/active", url.Values{"active": {"1"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("enabling bob: %d", r.status)
+	}
+	newBrowser(t, srv.URL).mustLogin("bob")
+	if r := root.post("/admin/users/2/active", url.Values{"active": {"0"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("disabling oneself: %d, want 303 with a message", r.status)
+	}
+	root.wantMe("root", "")
+}
+
+func TestEndAllImpersonations(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	srv, _ := startApp(t, func(c *config) { c.Clock = clock.Now })
+	first := newBrowser(t, srv.URL)
+	first.mustLogin("admin")
+	if r := first.switchTo(4, "first"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch: status %d", r.status)
+	}
+	plain := newBrowser(t, srv.URL)
+	plain.mustLogin("admin")
+	clock.Advance(time.Second)
+
+	root := newBrowser(t, srv.URL)
+	root.mustLogin("root")
+	if r := root.get("/admin/users/1"); !strings.Contains(r.body, `action="/admin/users/1/end-impersonations"`) {
+		t.Fatalf("no end-all form on admin's page:\n%s", r.body)
+	}
+	if r := root.post("/admin/users/1/end-impersonations", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("end all: status %d", r.status)
+	}
+	first.wantMe("", "")
+	plain.wantMe("admin", "") // the actor's own session stays
+
+	clock.Advance(time.Second)
+	if r := plain.switchTo(5, "after"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch after end all: status %d", r.status)
+	}
+	plain.wantMe("bob", "admin")
+	if r := root.get("/admin/audit?action=end"); !strings.Contains(r.body, "<td>ended</td>") {
+		t.Errorf("no end event with cause ended:\n%s", r.body)
+	}
+}
+
+func TestReturnIsFinalAcrossInstances(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	srv1, _ := startApp(t, func(c *config) { c.DBPath = path })
+	srv2, _ := startApp(t, func(c *config) { c.DBPath = path })
+	b := newBrowser(t, srv1.URL)
+	b.mustLogin("admin")
+	if r := b.switchTo(4, "stale copy"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch: status %d", r.status)
+	}
+	u1, _ := url.Parse(srv1.URL)
+	u2, _ := url.Parse(srv2.URL)
+	stale := b.c.Jar.Cookies(u1) // the impersonated session, as a request still in flight would save it back
+	b.returnHome()
+
+	// The signed cookie of the impersonation is still well-formed, but the
+	// end recorded in the shared database makes the other instance refuse it.
+	other := newBrowser(t, srv2.URL)
+	other.c.Jar.SetCookies(u2, stale)
+	other.wantMe("", "")
+}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gin-loginas/loginas"
 	"golang.org/x/crypto/bcrypt"
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
@@ -99,11 +100,22 @@ CREATE TABLE IF NOT EXISTS audit_events (
 	method           TEXT NOT NULL DEFAULT '',
 	path             TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS loginas_end_all (
+	actor_id TEXT PRIMARY KEY,
+	at       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS loginas_ended (
+	impersonation_id TEXT PRIMARY KEY,
+	until            INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS loginas_ended_until ON loginas_ended (until);
 `
 
-// DB holds the users and the audit trail in SQLite.
+// DB holds the users, the audit trail and the ended impersonations in
+// SQLite.
 type DB struct {
 	sql *sql.DB
+	now func() time.Time // the plugin's clock, for dropping stale entries
 }
 
 // openDB opens the SQLite database at path, or a fresh database in memory
@@ -145,7 +157,7 @@ func openDB(path string) (*DB, error) {
 		}
 		return nil, fmt.Errorf("creating database: %w", err)
 	}
-	return &DB{sql: db}, nil
+	return &DB{sql: db, now: time.Now}, nil
 }
 
 // Close closes the database.
@@ -334,6 +346,64 @@ func (db *DB) TouchLogin(ctx context.Context, id int64, at time.Time) error {
 	return err
 }
 
+// SetActive enables or disables a user.
+func (db *DB) SetActive(ctx context.Context, id int64, active bool) error {
+	_, err := db.sql.ExecContext(ctx, `UPDATE users SET is_active = ? WHERE id = ?`, active, id)
+	return err
+}
+
+// SetPassword stores a new password hash.
+func (db *DB) SetPassword(ctx context.Context, id int64, hash []byte) error {
+	_, err := db.sql.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
+	return err
+}
+
+// The database is the plugin's Revocations: every instance sharing the file
+// sees EndAll and the ends of single impersonations.
+var (
+	_ loginas.Revocations         = (*DB)(nil)
+	_ loginas.EndedImpersonations = (*DB)(nil)
+)
+
+// EndAll records that every impersonation actorID started at or before at
+// is over.
+func (db *DB) EndAll(ctx context.Context, actorID string, at time.Time) error {
+	_, err := db.sql.ExecContext(ctx, `INSERT INTO loginas_end_all (actor_id, at) VALUES (?1, ?2)
+		ON CONFLICT (actor_id) DO UPDATE SET at = max(at, ?2)`, actorID, at.UnixNano())
+	return err
+}
+
+// EndedAt returns the latest EndAll moment for actorID, or the zero time.
+func (db *DB) EndedAt(ctx context.Context, actorID string) (time.Time, error) {
+	var at int64
+	err := db.sql.QueryRowContext(ctx, `SELECT at FROM loginas_end_all WHERE actor_id = ?`, actorID).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, at), nil
+}
+
+// EndImpersonation records that impersonation id is over, until its
+// deadline; entries past their deadline are dropped on the way.
+func (db *DB) EndImpersonation(ctx context.Context, id string, until time.Time) error {
+	_, err := db.sql.ExecContext(ctx, `INSERT OR REPLACE INTO loginas_ended (impersonation_id, until) VALUES (?, ?)`, id, until.UnixNano())
+	if err != nil {
+		return err
+	}
+	_, err = db.sql.ExecContext(ctx, `DELETE FROM loginas_ended WHERE until < ?`, db.now().Add(-time.Minute).UnixNano())
+	return err
+}
+
+// ImpersonationEnded reports whether EndImpersonation recorded id.
+func (db *DB) ImpersonationEnded(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM loginas_ended WHERE impersonation_id = ?`, id).Scan(&n)
+	return n > 0, err
+}
+
 // AuditRow is one stored audit event.
 type AuditRow struct {
 	ID              int64
@@ -397,11 +467,12 @@ func scanAudit(rows *sql.Rows) ([]AuditRow, error) {
 	return events, rows.Err()
 }
 
-// AuditAbout returns the newest events whose target is the given user.
-func (db *DB) AuditAbout(ctx context.Context, targetID string, limit int) ([]AuditRow, error) {
+// AuditAbout returns the newest events whose actor or target is the given
+// user.
+func (db *DB) AuditAbout(ctx context.Context, userID string, limit int) ([]AuditRow, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT id, time, action, cause, impersonation_id, actor_id, actor_name,
 		target_id, target_name, reason, detail, ip, user_agent, method, path
-		FROM audit_events WHERE target_id = ? ORDER BY id DESC LIMIT ?`, targetID, limit)
+		FROM audit_events WHERE target_id = ?1 OR actor_id = ?1 ORDER BY id DESC LIMIT ?2`, userID, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -27,28 +27,40 @@ const viewerKey = "example.viewer"
 // routes mounts the app's pages. The loginas routes are already mounted by
 // loginas.Register.
 func (app *App) routes(r *gin.Engine) {
-	loginCheck := http.NewCrossOriginProtection()
 	r.StaticFS("/static", staticFS())
 	r.GET("/", app.home)
 	r.GET("/login", app.loginPage)
-	r.POST("/login", func(c *gin.Context) {
-		if err := loginCheck.Check(c.Request); err != nil {
-			app.renderError(c, http.StatusForbidden, "Cross-origin request refused.")
-			return
-		}
-		app.login(c)
-	})
+	r.POST("/login", app.checkOrigin, app.login)
 	r.GET("/me", app.me)
+
+	// Nobody may change the password of the account they are
+	// impersonating: the plugin's Guard refuses these while impersonating.
+	account := r.Group("/account", app.requireSignedIn, app.plugin.Guard())
+	account.GET("", app.accountPage)
+	account.POST("/password", app.checkOrigin, app.changePassword)
 
 	admin := r.Group("/admin", app.requireStaff)
 	admin.GET("/", app.dashboard)
 	admin.GET("/users", app.userList)
 	admin.GET("/users/:id", app.userPage)
+	admin.POST("/users/:id/active", app.checkOrigin, app.requireSuperuser, app.setActive)
+	admin.POST("/users/:id/end-impersonations", app.checkOrigin, app.requireSuperuser, app.endImpersonations)
 	admin.GET("/audit", app.auditPage)
 
 	r.NoRoute(func(c *gin.Context) {
 		app.renderError(c, http.StatusNotFound, "There is no page at this address.")
 	})
+}
+
+// checkOrigin refuses cross-origin posts (Sec-Fetch-Site, Origin) to the
+// app's own forms. With the SameSite=Lax session cookie, that is the app's
+// CSRF protection; the plugin's forms carry their own token as well.
+func (app *App) checkOrigin(c *gin.Context) {
+	if err := app.sameOrigin.Check(c.Request); err != nil {
+		app.renderError(c, http.StatusForbidden, "Cross-origin request refused.")
+		return
+	}
+	c.Next()
 }
 
 // loadViewer finds the signed-in user, if any, and keeps it in the context.
@@ -98,6 +110,26 @@ func (app *App) requireStaff(c *gin.Context) {
 	}
 	c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
 	c.Abort()
+}
+
+// requireSignedIn sends visitors who are not signed in to the login page.
+func (app *App) requireSignedIn(c *gin.Context) {
+	if _, ok := viewerOf(c); ok {
+		c.Next()
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+	c.Abort()
+}
+
+// requireSuperuser refuses the admin's write actions to anyone but a
+// superuser (while impersonating, the viewer is the target, never one).
+func (app *App) requireSuperuser(c *gin.Context) {
+	if v, ok := viewerOf(c); ok && v.IsSuperuser {
+		c.Next()
+		return
+	}
+	app.renderError(c, http.StatusForbidden, "Only superusers may do this.")
 }
 
 type homeData struct {
@@ -338,29 +370,27 @@ type userPageData struct {
 	// NoButton says why there is no login-as button, when there is none.
 	NoButton string
 	History  []AuditRow
+	// CanManage shows the superuser's actions: enable or disable, end all
+	// impersonations.
+	CanManage bool
+	IsSelf    bool
 }
 
 func (app *App) userPage(c *gin.Context) {
-	ctx := c.Request.Context()
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		app.renderError(c, http.StatusNotFound, "There is no such user.")
-		return
-	}
-	u, err := app.db.UserByID(ctx, id)
-	if errors.Is(err, errNoUser) {
-		app.renderError(c, http.StatusNotFound, "There is no such user.")
-		return
-	}
-	if err != nil {
-		app.dbFailed(c, err)
+	u, ok := app.targetUser(c)
+	if !ok {
 		return
 	}
 	d := userPageData{User: u, Button: app.plugin.Button(c, pluginUser(u))}
+	if v, ok := viewerOf(c); ok {
+		d.CanManage = v.IsSuperuser && !loginas.IsImpersonated(c)
+		d.IsSelf = v.ID == u.ID
+	}
 	if !d.Button.Visible {
 		d.NoButton = app.whyNoButton(c, u)
 	}
-	if d.History, err = app.db.AuditAbout(ctx, u.IDString(), 10); err != nil {
+	var err error
+	if d.History, err = app.db.AuditAbout(c.Request.Context(), u.IDString(), 10); err != nil {
 		app.dbFailed(c, err)
 		return
 	}
@@ -417,4 +447,127 @@ func (app *App) auditPage(c *gin.Context) {
 func (app *App) dbFailed(c *gin.Context, err error) {
 	app.log.Error("database query failed", "path", c.Request.URL.Path, "err", err)
 	app.renderError(c, http.StatusInternalServerError, "The user database is unavailable, try again.")
+}
+
+// targetUser loads the user named by the :id parameter, answering 404 or
+// 500 itself when it cannot.
+func (app *App) targetUser(c *gin.Context) (*User, bool) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		app.renderError(c, http.StatusNotFound, "There is no such user.")
+		return nil, false
+	}
+	u, err := app.db.UserByID(c.Request.Context(), id)
+	if errors.Is(err, errNoUser) {
+		app.renderError(c, http.StatusNotFound, "There is no such user.")
+		return nil, false
+	}
+	if err != nil {
+		app.dbFailed(c, err)
+		return nil, false
+	}
+	return u, true
+}
+
+// flashAndRedirect adds a flash message and answers 303 to dest.
+func (app *App) flashAndRedirect(c *gin.Context, msg, dest string) {
+	s := sessions.Default(c)
+	s.AddFlash(msg)
+	if err := s.Save(); err != nil {
+		app.log.Error("saving the session", "err", err)
+		app.renderError(c, http.StatusServiceUnavailable, storeUnavailable)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, dest)
+}
+
+// setActive enables or disables a user. A disabled user cannot sign in, and
+// the plugin's revalidation ends any impersonation of them, or by them, on
+// its next request.
+func (app *App) setActive(c *gin.Context) {
+	u, ok := app.targetUser(c)
+	if !ok {
+		return
+	}
+	dest := "/admin/users/" + u.IDString()
+	v, _ := viewerOf(c)
+	if v.ID == u.ID {
+		app.flashAndRedirect(c, "You cannot disable your own account.", dest)
+		return
+	}
+	active := c.PostForm("active") == "1"
+	if err := app.db.SetActive(c.Request.Context(), u.ID, active); err != nil {
+		app.dbFailed(c, err)
+		return
+	}
+	msg := u.Username + " is disabled: they cannot sign in, and impersonations of them or by them end."
+	if active {
+		msg = u.Username + " is active again."
+	}
+	app.log.Info("user changed", "by", v.Username, "user", u.Username, "active", active)
+	app.flashAndRedirect(c, msg, dest)
+}
+
+// endImpersonations ends every impersonation the user has started, on every
+// instance sharing the database.
+func (app *App) endImpersonations(c *gin.Context) {
+	u, ok := app.targetUser(c)
+	if !ok {
+		return
+	}
+	if err := app.plugin.EndAll(c.Request.Context(), u.IDString()); err != nil {
+		app.dbFailed(c, err)
+		return
+	}
+	app.flashAndRedirect(c, "Every impersonation started by "+u.Username+" so far has been ended.", "/admin/users/"+u.IDString())
+}
+
+type accountData struct {
+	Error string
+}
+
+// minPasswordLength is the shortest new password accepted; the seeded
+// demo passwords are shorter, which is fine for a demo.
+const minPasswordLength = 8
+
+func (app *App) accountPage(c *gin.Context) {
+	app.render(c, http.StatusOK, "account", Page{Title: "My account", Section: "account"})
+}
+
+// changePassword sets a new password for the signed-in user and replaces
+// the session.
+func (app *App) changePassword(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 16<<10)
+	v, _ := viewerOf(c)
+	fail := func(status int, msg string) {
+		app.render(c, status, "account", Page{Title: "My account", Section: "account", Data: accountData{Error: msg}})
+	}
+	current, next := c.PostForm("current"), c.PostForm("new")
+	switch {
+	case bcrypt.CompareHashAndPassword(v.hash, []byte(current)) != nil:
+		fail(http.StatusUnprocessableEntity, "The current password is wrong.")
+		return
+	case len(next) < minPasswordLength || len(next) > 72:
+		fail(http.StatusUnprocessableEntity, "The new password must have 8 to 72 bytes.")
+		return
+	case next != c.PostForm("confirm"):
+		fail(http.StatusUnprocessableEntity, "The two new passwords differ.")
+		return
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(next), app.cfg.BcryptCost)
+	if err != nil {
+		fail(http.StatusUnprocessableEntity, "The new password cannot be used.")
+		return
+	}
+	if err := app.db.SetPassword(c.Request.Context(), v.ID, hash); err != nil {
+		app.dbFailed(c, err)
+		return
+	}
+	values := map[any]any{userIDKey: v.IDString(), flashKey: []any{"Your password has been changed."}}
+	if err := renewSession(c, values); err != nil {
+		app.log.Error("saving the session", "err", err)
+		app.renderError(c, http.StatusServiceUnavailable, storeUnavailable)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/account")
 }
