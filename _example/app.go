@@ -409,11 +409,11 @@ func (app *App) render(c *gin.Context, status int, name string, page Page) {
 	app.write(c, status, t, page)
 }
 
-// renderError writes an error page (JSON for JSON clients). It does not
+// renderError writes an error page (JSON for JSON clients and for /me). It does not
 // touch the session, which may be what failed; while impersonating, the
 // banner is still shown for 4xx pages.
 func (app *App) renderError(c *gin.Context, status int, msg string) {
-	if wantsJSON(c) {
+	if wantsJSON(c) || c.Request.URL.Path == "/me" {
 		c.AbortWithStatusJSON(status, gin.H{"error": msg})
 		return
 	}

@@ -812,6 +812,10 @@ func TestSessionStoreFailure(t *testing.T) {
 		if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, `"error":"The session store is unavailable`) {
 			t.Errorf("JSON client: %d %s", r.status, r.body)
 		}
+		r = b.get("/me", "Accept", "*/*")
+		if r.status != http.StatusServiceUnavailable || !strings.HasPrefix(r.body, `{"error":"The session store is unavailable`) {
+			t.Errorf("/me answers JSON whatever the client accepts: %d %s", r.status, r.body)
+		}
 	})
 	t.Run("save fails during a switch: still admin", func(t *testing.T) {
 		b := b.in(t)
