@@ -465,21 +465,23 @@ func drive(ctx context.Context, cfg config) (*report, error) {
 		}
 	}
 
+	// At the deadline each client finishes the cycle it is in and stops:
+	// requests are not cut off (which the server would log as failures),
+	// and the elapsed time runs until the last client is done.
 	rep := &report{errors: map[string]int{}}
-	runCtx, cancel := context.WithTimeout(ctx, cfg.duration)
-	defer cancel()
 	start := time.Now()
+	deadline := start.Add(cfg.duration)
 	var wg sync.WaitGroup
 	for _, c := range clients {
 		wg.Go(func() {
-			for runCtx.Err() == nil {
-				t, err := c.cycle(runCtx)
-				if runCtx.Err() != nil {
-					return // the cycle was cut short by the end of the run
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				t, err := c.cycle(ctx)
+				if ctx.Err() != nil {
+					return // interrupted
 				}
 				rep.add(t, err)
 				if err != nil {
-					if err := c.recover(runCtx); err != nil && runCtx.Err() == nil {
+					if err := c.recover(ctx); err != nil && ctx.Err() == nil {
 						rep.add(timings{}, fail("recovering after a failed cycle: %v", err))
 					}
 				}
@@ -487,9 +489,7 @@ func drive(ctx context.Context, cfg config) (*report, error) {
 		})
 	}
 	wg.Wait()
-	// Cycles cut short by the deadline are not counted, nor is the time
-	// they took after it.
-	rep.elapsed = min(time.Since(start), cfg.duration)
+	rep.elapsed = time.Since(start)
 	return rep, nil
 }
 
