@@ -52,6 +52,7 @@ type config struct {
 	Secret      []byte        // -secret; must not be empty here (main makes one up)
 	MaxDuration time.Duration // -max-duration
 	SeedUsers   int           // -seed-users
+	ReadOnly    bool          // -read-only: impersonated sessions may not change anything
 
 	// BcryptCost hashes the six named users' passwords. If zero,
 	// bcrypt.DefaultCost.
@@ -162,6 +163,7 @@ func newApp(cfg config) (*gin.Engine, *App, error) {
 		LoginURL:           "/login",
 		Audit:              app.recordEvent,
 		Revocations:        app.db,
+		ReadOnly:           cfg.ReadOnly,
 		Logger:             cfg.Logger,
 		ErrorHandler:       app.errorHandler,
 		Clock:              cfg.Clock,
@@ -419,6 +421,11 @@ func (app *App) renderError(c *gin.Context, status int, msg string) {
 	}
 	page := Page{Title: http.StatusText(status), Data: errorData{Status: status, Message: msg}}
 	page.Viewer, _ = viewerOf(c)
+	if imp, ok := loginas.Current(c); ok && page.Viewer == nil {
+		// The plugin's read-only refusal comes before loadViewer has run;
+		// the impersonation carries the target the plugin just loaded.
+		page.Viewer, _ = imp.Target.Data.(*User)
+	}
 	if status < http.StatusInternalServerError {
 		page.Banner = app.plugin.Banner(c)
 	}

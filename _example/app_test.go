@@ -2,7 +2,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -991,12 +994,12 @@ func TestParseFlags(t *testing.T) {
 		check       func(t *testing.T, c config)
 	}{
 		{name: "defaults", args: nil, wantWarning: true, check: func(t *testing.T, c config) {
-			if c.Addr != "127.0.0.1:8080" || c.DBPath != "" || c.RedisAddr != "" || c.MaxDuration != time.Hour || c.SeedUsers != 0 || len(c.Secret) != 32 {
+			if c.Addr != "127.0.0.1:8080" || c.DBPath != "" || c.RedisAddr != "" || c.MaxDuration != time.Hour || c.SeedUsers != 0 || len(c.Secret) != 32 || c.ReadOnly {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
-		{name: "every flag", args: []string{"-addr", "127.0.0.1:0", "-db", "x.db", "-redis", "127.0.0.1:6379", "-secret", testSecret, "-max-duration", "90s", "-seed-users", "250"}, check: func(t *testing.T, c config) {
-			if c.Addr != "127.0.0.1:0" || c.DBPath != "x.db" || c.RedisAddr != "127.0.0.1:6379" || string(c.Secret) != testSecret || c.MaxDuration != 90*time.Second || c.SeedUsers != 250 {
+		{name: "every flag", args: []string{"-addr", "127.0.0.1:0", "-db", "x.db", "-redis", "127.0.0.1:6379", "-secret", testSecret, "-max-duration", "90s", "-seed-users", "250", "-read-only"}, check: func(t *testing.T, c config) {
+			if c.Addr != "127.0.0.1:0" || c.DBPath != "x.db" || c.RedisAddr != "127.0.0.1:6379" || string(c.Secret) != testSecret || c.MaxDuration != 90*time.Second || c.SeedUsers != 250 || !c.ReadOnly {
 				t.Errorf("parsed: %+v", c)
 			}
 		}},
@@ -1348,4 +1351,518 @@ func TestReturnIsFinalAcrossInstances(t *testing.T) {
 	other := newBrowser(t, srv2.URL)
 	other.c.Jar.SetCookies(u2, stale)
 	other.wantMe("", "")
+}
+
+// newKeyRE finds the key shown once on the answer to a create.
+var newKeyRE = regexp.MustCompile(`<code class="secret">(acme_[A-Za-z0-9_-]{43})</code>`)
+
+// createKey posts the API key form and returns the key shown on the answer.
+func (b *browser) createKey(name string) string {
+	b.t.Helper()
+	r := b.post("/account/api-keys", url.Values{"name": {name}})
+	if r.status != http.StatusCreated {
+		b.t.Fatalf("creating key %q: status %d, want 201; body:\n%s", name, r.status, r.body)
+	}
+	m := newKeyRE.FindStringSubmatch(r.body)
+	if m == nil {
+		b.t.Fatalf("creating key %q: no key on the answer:\n%s", name, r.body)
+	}
+	return m[1]
+}
+
+// storedKey is a row of api_keys as the database holds it.
+type storedKey struct {
+	id     int64
+	userID int64
+	name   string
+	hash   []byte
+	last4  string
+}
+
+func storedKeys(t *testing.T, app *App) []storedKey {
+	t.Helper()
+	rows, err := app.db.sql.Query(`SELECT id, user_id, name, key_hash, last4 FROM api_keys ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rows.Close() }()
+	var keys []storedKey
+	for rows.Next() {
+		var k storedKey
+		if err := rows.Scan(&k.id, &k.userID, &k.name, &k.hash, &k.last4); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func TestAPIKeys(t *testing.T) {
+	t.Parallel()
+	srv, app := startApp(t, nil)
+	alice := newBrowser(t, srv.URL)
+	alice.mustLogin("alice")
+
+	if r := newBrowser(t, srv.URL).get("/account/api-keys"); r.status != http.StatusSeeOther || r.location() != "/login?next=%2Faccount%2Fapi-keys" {
+		t.Errorf("GET /account/api-keys anonymous: %d to %q, want 303 to the login page", r.status, r.location())
+	}
+	if r := alice.get("/account"); !strings.Contains(r.body, `<a href="/account/api-keys">`) || !strings.Contains(r.body, `<a href="/profile">`) {
+		t.Errorf("the account page does not link the API keys and the profile:\n%s", r.body)
+	}
+	r := alice.get("/account/api-keys")
+	for _, want := range []string{"You have no API keys.", `action="/account/api-keys"`, `href="/account/api-keys" aria-current="page"`} {
+		if r.status != http.StatusOK || !strings.Contains(r.body, want) {
+			t.Errorf("GET /account/api-keys: %d, page lacks %q:\n%s", r.status, want, r.body)
+		}
+	}
+
+	t.Run("refused names", func(t *testing.T) {
+		tests := []struct{ name, value string }{
+			{"empty", ""},
+			{"only spaces", "   "},
+			{"too long", strings.Repeat("k", maxKeyNameLength+1)},
+			{"control character", "deploy\x00key"},
+			{"invalid UTF-8", "deploy\xff"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := alice.in(t).post("/account/api-keys", url.Values{"name": {tt.value}})
+				if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Give the key a name of 1 to 64 characters.") {
+					t.Errorf("status %d, want 422 with the reason:\n%s", r.status, r.body)
+				}
+				if newKeyRE.MatchString(r.body) {
+					t.Errorf("a key was shown for a refused name")
+				}
+			})
+		}
+		if keys := storedKeys(t, app); len(keys) != 0 {
+			t.Errorf("refused names stored %d keys", len(keys))
+		}
+	})
+
+	first := alice.createKey("deploy <script>")
+	second := alice.createKey(strings.Repeat("é", maxKeyNameLength)) // 64 characters, 128 bytes
+	if first == second {
+		t.Fatalf("two keys are the same: %s", first)
+	}
+
+	list := alice.get("/account/api-keys")
+	for _, want := range []string{"deploy &lt;script&gt;", "…" + first[len(first)-4:], "…" + second[len(second)-4:], `<td><time datetime="`, `action="/account/api-keys/1/revoke"`} {
+		if !strings.Contains(list.body, want) {
+			t.Errorf("the list lacks %q:\n%s", want, list.body)
+		}
+	}
+	for _, key := range []string{first, second} {
+		if strings.Contains(list.body, key) || strings.Contains(list.body, key[:20]) {
+			t.Errorf("the list shows a key again:\n%s", list.body)
+		}
+	}
+
+	t.Run("only the hash is stored", func(t *testing.T) {
+		keys := storedKeys(t, app)
+		if len(keys) != 2 {
+			t.Fatalf("%d keys stored, want 2", len(keys))
+		}
+		for i, key := range []string{first, second} {
+			sum := sha256.Sum256([]byte(key))
+			k := keys[i]
+			if k.userID != 4 || !bytes.Equal(k.hash, sum[:]) || k.last4 != key[len(key)-4:] {
+				t.Errorf("key %d stored as %+v, want alice's with the SHA-256 of the key", i, k)
+			}
+		}
+		var n int
+		if err := app.db.sql.QueryRow(`SELECT count(*) FROM api_keys WHERE instr(key_hash, ?1) OR instr(name, ?1) OR instr(last4, ?1)`, first[5:12]).Scan(&n); err != nil || n != 0 {
+			t.Errorf("part of a key is stored in clear: %d rows, %v", n, err)
+		}
+	})
+
+	t.Run("someone else's key", func(t *testing.T) {
+		bob := newBrowser(t, srv.URL)
+		bob.mustLogin("bob")
+		if r := bob.get("/account/api-keys"); !strings.Contains(r.body, "You have no API keys.") {
+			t.Errorf("bob sees keys:\n%s", r.body)
+		}
+		if r := bob.post("/account/api-keys/1/revoke", nil); r.status != http.StatusNotFound || !strings.Contains(r.body, "There is no such key.") {
+			t.Errorf("bob revoking alice's key: %d, want 404:\n%s", r.status, r.body)
+		}
+		if keys := storedKeys(t, app); len(keys) != 2 {
+			t.Errorf("bob revoked alice's key")
+		}
+	})
+
+	t.Run("revoke", func(t *testing.T) {
+		tests := []struct {
+			name     string
+			path     string
+			headers  []string
+			want     int
+			wantKeys int
+		}{
+			{name: "cross-site post", path: "/account/api-keys/1/revoke", headers: []string{"Sec-Fetch-Site", "cross-site"}, want: 403, wantKeys: 2},
+			{name: "not a number", path: "/account/api-keys/x/revoke", want: 404, wantKeys: 2},
+			{name: "unknown key", path: "/account/api-keys/99/revoke", want: 404, wantKeys: 2},
+			{name: "own key", path: "/account/api-keys/1/revoke", want: 303, wantKeys: 1},
+			{name: "again", path: "/account/api-keys/1/revoke", want: 404, wantKeys: 1},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				b := alice.in(t)
+				r := b.post(tt.path, nil, tt.headers...)
+				if r.status != tt.want {
+					t.Fatalf("status %d, want %d:\n%s", r.status, tt.want, r.body)
+				}
+				if tt.want == http.StatusSeeOther && r.location() != "/account/api-keys" {
+					t.Errorf("Location %q, want /account/api-keys", r.location())
+				}
+				if keys := storedKeys(t, app); len(keys) != tt.wantKeys {
+					t.Errorf("%d keys left, want %d", len(keys), tt.wantKeys)
+				}
+			})
+		}
+	})
+	list = alice.get("/account/api-keys")
+	if want := "The key “deploy &lt;script&gt;” (…" + first[len(first)-4:] + ") has been revoked."; !strings.Contains(list.body, want) {
+		t.Errorf("no flash %q after the revoke:\n%s", want, list.body)
+	}
+	if strings.Contains(list.body, "…"+first[len(first)-4:]+"</code>") || !strings.Contains(list.body, "…"+second[len(second)-4:]+"</code>") {
+		t.Errorf("the list after the revoke is wrong:\n%s", list.body)
+	}
+	if r := alice.post("/account/api-keys", url.Values{"name": {"x"}}, "Origin", "http://evil.example"); r.status != http.StatusForbidden {
+		t.Errorf("cross-origin create: %d, want 403", r.status)
+	}
+}
+
+func TestAPIKeyLimit(t *testing.T) {
+	t.Parallel()
+	srv, app := startApp(t, nil)
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("bob")
+	for i := range maxAPIKeys {
+		b.createKey(fmt.Sprintf("key %d", i))
+	}
+	r := b.post("/account/api-keys", url.Values{"name": {"one more"}})
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "You have 20 keys already: revoke one first.") || newKeyRE.MatchString(r.body) {
+		t.Errorf("key over the limit: %d:\n%s", r.status, r.body)
+	}
+	if keys := storedKeys(t, app); len(keys) != maxAPIKeys {
+		t.Errorf("%d keys stored, want %d", len(keys), maxAPIKeys)
+	}
+}
+
+func TestAPIKeyIsNotInTheDatabaseFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, app := startApp(t, func(c *config) { c.DBPath = filepath.Join(dir, "keys.db") })
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("alice")
+	key := b.createKey("file check")
+	if keys := storedKeys(t, app); len(keys) != 1 {
+		t.Fatalf("%d keys stored, want 1", len(keys))
+	}
+	sum := sha256.Sum256([]byte(key))
+	files, err := filepath.Glob(filepath.Join(dir, "keys.db*")) // the database, its WAL and shared memory
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no database files: %v", err)
+	}
+	var all []byte
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, data...)
+	}
+	if bytes.Contains(all, []byte(key)) || bytes.Contains(all, []byte(key[5:25])) {
+		t.Errorf("the key is written in the database files")
+	}
+	if !bytes.Contains(all, sum[:]) {
+		t.Errorf("the key's hash is not in the database files (%d bytes read)", len(all))
+	}
+}
+
+func TestAPIKeysAreGuardedWhileImpersonating(t *testing.T) {
+	t.Parallel()
+	srv, app := startApp(t, nil)
+	alice := newBrowser(t, srv.URL)
+	alice.mustLogin("alice")
+	key := alice.createKey("alice's own")
+
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+	if r := b.switchTo(4, "guarded keys"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch: status %d", r.status)
+	}
+	tests := []struct {
+		name, method, path string
+		form               url.Values
+	}{
+		{"list", http.MethodGet, "/account/api-keys", nil},
+		{"create", http.MethodPost, "/account/api-keys", url.Values{"name": {"planted by support"}}},
+		{"revoke", http.MethodPost, "/account/api-keys/1/revoke", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bt := b.in(t)
+			var r reply
+			if tt.method == http.MethodGet {
+				r = bt.get(tt.path)
+			} else {
+				r = bt.post(tt.path, tt.form)
+			}
+			if r.status != http.StatusForbidden {
+				t.Errorf("status %d, want 403", r.status)
+			}
+			for _, want := range []string{"This page is not available while you are signed in as another user.", `class="loginas-banner"`} {
+				if !strings.Contains(r.body, want) {
+					t.Errorf("page lacks %q:\n%s", want, r.body)
+				}
+			}
+			if newKeyRE.MatchString(r.body) || strings.Contains(r.body, "…"+key[len(key)-4:]) {
+				t.Errorf("the guarded page shows a key:\n%s", r.body)
+			}
+		})
+	}
+	keys := storedKeys(t, app)
+	if len(keys) != 1 || keys[0].name != "alice's own" {
+		t.Errorf("keys after the guarded requests: %+v, want alice's one key", keys)
+	}
+	b.wantMe("alice", "admin") // a guarded refusal does not end the impersonation
+
+	if r := b.returnHome(); r.status != http.StatusSeeOther {
+		t.Fatalf("return: status %d", r.status)
+	}
+	audit := b.get("/admin/audit?action=denied")
+	if n := strings.Count(audit.body, "<td>guarded</td>"); n != len(tests) {
+		t.Errorf("%d guarded events, want %d:\n%s", n, len(tests), audit.body)
+	}
+	for _, want := range []string{"GET /account/api-keys<", "POST /account/api-keys<", "POST /account/api-keys/1/revoke<", `<a href="/admin/users/1">admin</a>`, `<a href="/admin/users/4">alice</a>`} {
+		if !strings.Contains(audit.body, want) {
+			t.Errorf("the audit page lacks %q", want)
+		}
+	}
+}
+
+func TestProfile(t *testing.T) {
+	t.Parallel()
+	srv, app := startApp(t, nil)
+	alice := newBrowser(t, srv.URL)
+	alice.mustLogin("alice")
+
+	if r := newBrowser(t, srv.URL).get("/profile"); r.status != http.StatusSeeOther || r.location() != "/login?next=%2Fprofile" {
+		t.Errorf("GET /profile anonymous: %d to %q, want 303 to the login page", r.status, r.location())
+	}
+	if r := newBrowser(t, srv.URL).post("/profile", url.Values{"display_name": {"X"}, "email": {"x@example.com"}}); r.status != http.StatusSeeOther {
+		t.Errorf("POST /profile anonymous: %d, want 303 to the login page", r.status)
+	}
+	r := alice.get("/profile")
+	for _, want := range []string{`name="display_name" value="Alice"`, `name="email" value="alice@example.com"`, `action="/profile"`, `href="/profile" aria-current="page"`} {
+		if r.status != http.StatusOK || !strings.Contains(r.body, want) {
+			t.Errorf("GET /profile: %d, page lacks %q:\n%s", r.status, want, r.body)
+		}
+	}
+	if strings.Contains(r.body, `class="notice"`) {
+		t.Errorf("a note about impersonation on alice's own page:\n%s", r.body)
+	}
+
+	long := strings.Repeat("a", maxEmailLength-len("@example.com")+1) + "@example.com"
+	tests := []struct {
+		name, displayName, email string
+		headers                  []string
+		want                     int
+		wantText                 string
+	}{
+		{name: "empty name", displayName: " ", email: "a@example.com", want: 422, wantText: "The display name must have 1 to 100 characters."},
+		{name: "name too long", displayName: strings.Repeat("n", 101), email: "a@example.com", want: 422, wantText: "The display name must have 1 to 100 characters."},
+		{name: "control character in the name", displayName: "Al\tice", email: "a@example.com", want: 422, wantText: "The display name must have"},
+		{name: "empty e-mail", displayName: "Alice", email: "", want: 422, wantText: "The e-mail address must contain an @"},
+		{name: "no @", displayName: "Alice", email: "alice.example.com", want: 422, wantText: "The e-mail address must contain an @"},
+		{name: "nothing before the @", displayName: "Alice", email: "@example.com", want: 422, wantText: "The e-mail address must contain an @"},
+		{name: "nothing after the @", displayName: "Alice", email: "alice@", want: 422, wantText: "The e-mail address must contain an @"},
+		{name: "space in the e-mail", displayName: "Alice", email: "al ice@example.com", want: 422, wantText: "The e-mail address must contain an @"},
+		{name: "e-mail too long", displayName: "Alice", email: long, want: 422, wantText: "at most 254 characters"},
+		{name: "cross-site post", displayName: "Mallory", email: "m@evil.example", headers: []string{"Sec-Fetch-Site", "cross-site"}, want: 403},
+		{name: "accepted", displayName: "  Alice <Liddell>  ", email: " alice@wonderland.example ", want: 303},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := alice.in(t).post("/profile", url.Values{"display_name": {tt.displayName}, "email": {tt.email}}, tt.headers...)
+			if r.status != tt.want || !strings.Contains(r.body, tt.wantText) {
+				t.Fatalf("status %d, want %d with %q:\n%s", r.status, tt.want, tt.wantText, r.body)
+			}
+			if tt.want == 422 && !strings.Contains(r.body, `action="/profile"`) {
+				t.Errorf("no form on the refusal:\n%s", r.body)
+			}
+			if tt.want == 303 && r.location() != "/profile" {
+				t.Errorf("Location %q, want /profile", r.location())
+			}
+		})
+	}
+	u, err := app.db.UserByID(context.Background(), 4)
+	if err != nil || u.DisplayName != "Alice <Liddell>" || u.Email != "alice@wonderland.example" {
+		t.Fatalf("stored profile: %+v, %v", u, err)
+	}
+	r = alice.get("/profile")
+	for _, want := range []string{"The profile has been saved.", `value="Alice &lt;Liddell&gt;"`, `value="alice@wonderland.example"`} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("the profile after saving lacks %q:\n%s", want, r.body)
+		}
+	}
+	if r := alice.get("/account"); !strings.Contains(r.body, "<dd>Alice &lt;Liddell&gt;</dd>") {
+		t.Errorf("the account page lacks the new display name:\n%s", r.body)
+	}
+	alice.wantMe("alice", "") // the username does not change
+}
+
+func TestProfileWhileImpersonating(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		readOnly bool
+		wantNote string
+		want     int
+	}{
+		{name: "changes allowed", wantNote: "Changes are allowed:", want: http.StatusSeeOther},
+		{name: "read-only", readOnly: true, wantNote: "Read-only:", want: http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, app := startApp(t, func(c *config) { c.ReadOnly = tt.readOnly })
+			b := newBrowser(t, srv.URL)
+			b.mustLogin("admin")
+			if r := b.switchTo(4, "fix alice's e-mail"); r.status != http.StatusSeeOther {
+				t.Fatalf("switch: status %d", r.status)
+			}
+
+			page := b.get("/profile")
+			if page.status != http.StatusOK || !strings.Contains(page.body, tt.wantNote) || !strings.Contains(page.body, `value="alice@example.com"`) {
+				t.Errorf("GET /profile: %d, want 200 with %q and alice's e-mail:\n%s", page.status, tt.wantNote, page.body)
+			}
+
+			r := b.post("/profile", url.Values{"display_name": {"Alice L."}, "email": {"alice@support.example"}})
+			if r.status != tt.want {
+				t.Fatalf("POST /profile: %d, want %d:\n%s", r.status, tt.want, r.body)
+			}
+			u, err := app.db.UserByID(context.Background(), 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed := u.Email == "alice@support.example" && u.DisplayName == "Alice L."
+			if changed == tt.readOnly {
+				t.Errorf("alice's profile is %q <%s>; read-only %v", u.DisplayName, u.Email, tt.readOnly)
+			}
+			if tt.readOnly {
+				for _, want := range []string{"Changes are not allowed while you are signed in as another user.", `class="loginas-banner"`, "Signed in as <strong>alice</strong>"} {
+					if !strings.Contains(r.body, want) {
+						t.Errorf("the refusal lacks %q:\n%s", want, r.body)
+					}
+				}
+				for _, path := range []string{"/profile", "/", "/me"} {
+					if r := b.get(path); r.status != http.StatusOK {
+						t.Errorf("GET %s while read-only: %d, want 200", path, r.status)
+					}
+				}
+			} else if r := b.get("/profile"); !strings.Contains(r.body, "The profile has been saved.") || !strings.Contains(r.body, `value="alice@support.example"`) {
+				t.Errorf("the profile after saving:\n%s", r.body)
+			}
+			b.wantMe("alice", "admin")
+
+			if r := b.returnHome(); r.status != http.StatusSeeOther {
+				t.Fatalf("return: status %d", r.status)
+			}
+			b.wantMe("admin", "")
+			// Back as themselves, the actor may change their own profile in
+			// either mode: read-only concerns impersonated sessions only.
+			if r := b.post("/profile", url.Values{"display_name": {"The Admin"}, "email": {"admin@example.com"}}); r.status != http.StatusSeeOther {
+				t.Errorf("admin's own profile: %d, want 303", r.status)
+			}
+
+			audit := b.get("/admin/audit")
+			denied := strings.Count(audit.body, `badge-denied">denied<`)
+			switch {
+			case strings.Count(audit.body, `badge-start">start<`) != 1 || strings.Count(audit.body, `badge-end">end<`) != 1:
+				t.Errorf("the audit trail lacks the start or the end:\n%s", audit.body)
+			case !tt.readOnly && denied != 0:
+				t.Errorf("an allowed change is audited as a refusal:\n%s", audit.body)
+			case tt.readOnly && (denied != 1 || !strings.Contains(audit.body, "<td>read_only</td>") || !strings.Contains(audit.body, "POST /profile<")):
+				t.Errorf("the read-only refusal is not audited once as denied, read_only, POST /profile:\n%s", audit.body)
+			}
+		})
+	}
+}
+
+func TestReadOnlyRefusesEveryChange(t *testing.T) {
+	t.Parallel()
+	srv, app := startApp(t, func(c *config) { c.ReadOnly = true })
+	alice := newBrowser(t, srv.URL)
+	alice.mustLogin("alice")
+	alice.createKey("before") // read-only does not concern alice's own session
+
+	b := newBrowser(t, srv.URL)
+	b.mustLogin("admin")
+	if r := b.switchTo(4, "read-only"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch: status %d", r.status)
+	}
+	tests := []struct {
+		name, path string
+		form       url.Values
+	}{
+		{"profile", "/profile", url.Values{"display_name": {"X"}, "email": {"x@example.com"}}},
+		{"guarded route", "/account/api-keys", url.Values{"name": {"planted"}}},
+		{"login form", "/login", url.Values{"username": {"bob"}, "password": {"bob"}}},
+		{"another switch", "/admin/loginas/5", nil},
+		{"unknown page", "/nowhere", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := b.in(t).post(tt.path, tt.form)
+			if r.status != http.StatusForbidden || !strings.Contains(r.body, "Changes are not allowed while you are signed in as another user.") {
+				t.Errorf("POST %s: %d, want 403 with the read-only message:\n%s", tt.path, r.status, r.body)
+			}
+		})
+	}
+	if keys := storedKeys(t, app); len(keys) != 1 {
+		t.Errorf("%d keys, want alice's one", len(keys))
+	}
+	b.wantMe("alice", "admin")
+	if r := b.returnHome(); r.status != http.StatusSeeOther || r.location() != "/" {
+		t.Fatalf("return while read-only: %d to %q, want 303 to /", r.status, r.location())
+	}
+	b.wantMe("admin", "")
+	if r := b.get("/admin/audit?action=denied"); strings.Count(r.body, "<td>read_only</td>") != len(tests) {
+		t.Errorf("want %d read_only events:\n%s", len(tests), r.body)
+	}
+}
+
+func TestOldDatabaseGetsDisplayNames(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte("dora"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The users table as it was before display names.
+	_, err = old.Exec(`CREATE TABLE users (
+		id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, email TEXT NOT NULL DEFAULT '',
+		password_hash BLOB NOT NULL, is_staff INTEGER NOT NULL DEFAULT 0, is_superuser INTEGER NOT NULL DEFAULT 0,
+		is_active INTEGER NOT NULL DEFAULT 1, joined INTEGER NOT NULL, last_login INTEGER);
+		INSERT INTO users (id, username, email, password_hash, joined) VALUES (1, 'dora', 'dora@example.com', ?, 0)`, hash)
+	if closeErr := old.Close(); err != nil || closeErr != nil {
+		t.Fatalf("making the old database: %v, %v", err, closeErr)
+	}
+	for i := range 2 { // the second start finds the column there
+		srv, _ := startApp(t, func(c *config) { c.DBPath = path })
+		b := newBrowser(t, srv.URL)
+		b.mustLogin("dora")
+		if r := b.get("/profile"); r.status != http.StatusOK || !strings.Contains(r.body, `name="display_name" value="dora"`) {
+			t.Errorf("start %d: GET /profile: %d, want dora's name as the display name:\n%s", i+1, r.status, r.body)
+		}
+	}
 }

@@ -22,6 +22,7 @@ import (
 type User struct {
 	ID          int64
 	Username    string
+	DisplayName string
 	Email       string
 	IsStaff     bool
 	IsSuperuser bool
@@ -75,6 +76,7 @@ const schema = `
 CREATE TABLE IF NOT EXISTS users (
 	id            INTEGER PRIMARY KEY,
 	username      TEXT NOT NULL UNIQUE,
+	display_name  TEXT NOT NULL DEFAULT '',
 	email         TEXT NOT NULL DEFAULT '',
 	password_hash BLOB NOT NULL,
 	is_staff      INTEGER NOT NULL DEFAULT 0,
@@ -109,6 +111,15 @@ CREATE TABLE IF NOT EXISTS loginas_ended (
 	until            INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS loginas_ended_until ON loginas_ended (until);
+CREATE TABLE IF NOT EXISTS api_keys (
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
+	user_id  INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	name     TEXT NOT NULL,
+	key_hash BLOB NOT NULL UNIQUE,
+	last4    TEXT NOT NULL,
+	created  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_id, id);
 `
 
 // DB holds the users, the audit trail and the ended impersonations in
@@ -150,7 +161,10 @@ func openDB(path string) (*DB, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if _, err = db.ExecContext(ctx, schema); err == nil {
+		err = addDisplayName(ctx, db)
+	}
+	if err != nil {
 		_ = db.Close()
 		if path != "" {
 			return nil, fmt.Errorf("opening database %s: %w", path, err)
@@ -158,6 +172,36 @@ func openDB(path string) (*DB, error) {
 		return nil, fmt.Errorf("creating database: %w", err)
 	}
 	return &DB{sql: db, now: time.Now}, nil
+}
+
+// addDisplayName adds the display_name column to a users table made before
+// it existed, filled with the usernames. Instances sharing the file may race
+// to add it: the loser finds it there and carries on.
+func addDisplayName(ctx context.Context, db *sql.DB) error {
+	has := func() (bool, error) {
+		var n int
+		err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('users') WHERE name = 'display_name'`).Scan(&n)
+		return n > 0, err
+	}
+	if ok, err := has(); err != nil || ok {
+		return err
+	}
+	if _, err := db.ExecContext(ctx, `ALTER TABLE users ADD COLUMN display_name TEXT NOT NULL DEFAULT ''`); err != nil {
+		if ok, _ := has(); !ok {
+			return err
+		}
+	}
+	_, err := db.ExecContext(ctx, `UPDATE users SET display_name = username WHERE display_name = ''`)
+	return err
+}
+
+// displayNameOf is the display name a seeded user starts with: the name
+// with a capital letter (alice: Alice), or "User 0001" for user0001.
+func displayNameOf(name string) string {
+	if rest, ok := strings.CutPrefix(name, "user"); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+		return "User " + rest
+	}
+	return strings.ToUpper(name[:1]) + name[1:]
 }
 
 // Close closes the database.
@@ -202,22 +246,22 @@ func (db *DB) seed(ctx context.Context, extra int, cost int) (bool, error) {
 	created := empty && named != nil
 	if created {
 		for i, u := range seedUsers {
-			_, err = tx.ExecContext(ctx, `INSERT INTO users (id, username, email, password_hash, is_staff, is_superuser, is_active, joined)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, i+1, u.name, u.name+"@example.com", named[i], u.staff, u.superuser, u.active, now)
+			_, err = tx.ExecContext(ctx, `INSERT INTO users (id, username, display_name, email, password_hash, is_staff, is_superuser, is_active, joined)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, i+1, u.name, displayNameOf(u.name), u.name+"@example.com", named[i], u.staff, u.superuser, u.active, now)
 			if err != nil {
 				return false, err
 			}
 		}
 	}
 	if extras != nil {
-		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO users (id, username, email, password_hash, is_active, joined) VALUES (?, ?, ?, ?, 1, ?)`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO users (id, username, display_name, email, password_hash, is_active, joined) VALUES (?, ?, ?, ?, ?, 1, ?)`)
 		if err != nil {
 			return false, err
 		}
 		defer func() { _ = stmt.Close() }()
 		for i := 1; i <= extra; i++ {
 			name := loadUserName(i)
-			if _, err := stmt.ExecContext(ctx, len(seedUsers)+i, name, name+"@example.com", extras[i-1], now); err != nil {
+			if _, err := stmt.ExecContext(ctx, len(seedUsers)+i, name, displayNameOf(name), name+"@example.com", extras[i-1], now); err != nil {
 				return false, err
 			}
 		}
@@ -261,7 +305,7 @@ func hashLoadUsers(n, cost int) ([][]byte, error) {
 	return hashes, errors.Join(errs...)
 }
 
-const userColumns = `id, username, email, password_hash, is_staff, is_superuser, is_active, joined, last_login`
+const userColumns = `id, username, display_name, email, password_hash, is_staff, is_superuser, is_active, joined, last_login`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -269,7 +313,7 @@ func scanUser(row scanner) (*User, error) {
 	var u User
 	var joined int64
 	var lastLogin sql.NullInt64
-	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.hash, &u.IsStaff, &u.IsSuperuser, &u.IsActive, &joined, &lastLogin); err != nil {
+	if err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &u.hash, &u.IsStaff, &u.IsSuperuser, &u.IsActive, &joined, &lastLogin); err != nil {
 		return nil, err
 	}
 	u.Joined = time.Unix(joined, 0).UTC()
@@ -356,6 +400,83 @@ func (db *DB) SetActive(ctx context.Context, id int64, active bool) error {
 func (db *DB) SetPassword(ctx context.Context, id int64, hash []byte) error {
 	_, err := db.sql.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
 	return err
+}
+
+// UpdateProfile stores a user's display name and e-mail address.
+func (db *DB) UpdateProfile(ctx context.Context, id int64, displayName, email string) error {
+	_, err := db.sql.ExecContext(ctx, `UPDATE users SET display_name = ?, email = ? WHERE id = ?`, displayName, email, id)
+	return err
+}
+
+// APIKey is a stored API key: its SHA-256 hash and its last four
+// characters, never the key itself.
+type APIKey struct {
+	ID      int64
+	UserID  int64
+	Name    string
+	Last4   string
+	Created time.Time
+}
+
+// errTooManyKeys is returned by AddAPIKey when the user has their maximum.
+var errTooManyKeys = errors.New("too many API keys")
+
+// APIKeys returns the user's keys, oldest first.
+func (db *DB) APIKeys(ctx context.Context, userID int64) ([]APIKey, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, user_id, name, last4, created FROM api_keys WHERE user_id = ? ORDER BY id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var keys []APIKey
+	for rows.Next() {
+		var k APIKey
+		var created int64
+		if err := rows.Scan(&k.ID, &k.UserID, &k.Name, &k.Last4, &created); err != nil {
+			return nil, err
+		}
+		k.Created = time.Unix(created, 0).UTC()
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
+
+// AddAPIKey stores a new key of the user, by its hash, unless the user has
+// limit keys already (errTooManyKeys).
+func (db *DB) AddAPIKey(ctx context.Context, userID int64, name string, hash []byte, last4 string, limit int) (APIKey, error) {
+	k := APIKey{UserID: userID, Name: name, Last4: last4, Created: db.now().UTC().Truncate(time.Second)}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return k, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE user_id = ?`, userID).Scan(&n); err != nil {
+		return k, err
+	}
+	if n >= limit {
+		return k, errTooManyKeys
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO api_keys (user_id, name, key_hash, last4, created) VALUES (?, ?, ?, ?, ?)`,
+		userID, name, hash, last4, k.Created.Unix())
+	if err != nil {
+		return k, err
+	}
+	if k.ID, err = res.LastInsertId(); err != nil {
+		return k, err
+	}
+	return k, tx.Commit()
+}
+
+// DeleteAPIKey deletes the key if it is the user's and returns it; else
+// sql.ErrNoRows.
+func (db *DB) DeleteAPIKey(ctx context.Context, userID, keyID int64) (APIKey, error) {
+	k := APIKey{ID: keyID, UserID: userID}
+	var created int64
+	err := db.sql.QueryRowContext(ctx, `DELETE FROM api_keys WHERE id = ? AND user_id = ? RETURNING name, last4, created`, keyID, userID).
+		Scan(&k.Name, &k.Last4, &created)
+	k.Created = time.Unix(created, 0).UTC()
+	return k, err
 }
 
 // The database is the plugin's Revocations: every instance sharing the file

@@ -38,6 +38,14 @@ func (app *App) routes(r *gin.Engine) {
 	account := r.Group("/account", app.requireSignedIn, app.plugin.Guard())
 	account.GET("", app.accountPage)
 	account.POST("/password", app.checkOrigin, app.changePassword)
+	account.GET("/api-keys", app.apiKeysPage)
+	account.POST("/api-keys", app.checkOrigin, app.createAPIKey)
+	account.POST("/api-keys/:id/revoke", app.checkOrigin, app.revokeAPIKey)
+
+	// The profile is not guarded: support may fix a user's name or e-mail
+	// while impersonating them, unless -read-only refuses every change.
+	r.GET("/profile", app.requireSignedIn, app.profilePage)
+	r.POST("/profile", app.checkOrigin, app.requireSignedIn, app.updateProfile)
 
 	admin := r.Group("/admin", app.requireStaff)
 	admin.GET("/", app.dashboard)

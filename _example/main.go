@@ -52,6 +52,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&secret, "secret", "", "secret for cookies and impersonation records, shared by all instances behind one Redis (default: random, with a warning)")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", time.Hour, "impersonation time limit, such as 90s or 2h")
 	fs.IntVar(&cfg.SeedUsers, "seed-users", 0, "make N extra regular users user0001..userNNNN, each with their name as password")
+	fs.BoolVar(&cfg.ReadOnly, "read-only", false, "read-only impersonation: refuse every change (POST, …) from an impersonated session, except the return")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -137,7 +138,11 @@ func printStart(w io.Writer, app *App, addr string) {
 			db += " (seeded now)"
 		}
 	}
-	fmt.Fprintf(w, "loginas example: database %s, sessions in %s, impersonation limit %s\n", db, store, app.cfg.MaxDuration)
+	mode := ""
+	if app.cfg.ReadOnly {
+		mode = " (read-only)"
+	}
+	fmt.Fprintf(w, "loginas example: database %s, sessions in %s, impersonation limit %s%s\n", db, store, app.cfg.MaxDuration, mode)
 	fmt.Fprintln(w, "users (username / password):")
 	for _, u := range seedUsers {
 		role := "regular user"
