@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -502,6 +503,42 @@ func medianNs(d []time.Duration) float64 {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return float64(s[len(s)/2].Nanoseconds())
+}
+
+// BenchmarkRememberedEnds measures what the memory of ended impersonations
+// costs per return (record the end, then look it up, as the next request
+// does) when it already holds n impersonations that ended within the time
+// limit, as an app does after n returns in the last hour. The cost should
+// not grow with n.
+func BenchmarkRememberedEnds(b *testing.B) {
+	for _, n := range []int{0, 2000, 20000} {
+		b.Run("remembered="+strconv.Itoa(n), func(b *testing.B) {
+			ended, ok := loginas.NewMemoryRevocations().(loginas.EndedImpersonations)
+			if !ok {
+				b.Fatal("NewMemoryRevocations does not remember ended impersonations")
+			}
+			ctx, until := context.Background(), time.Now().Add(time.Hour)
+			ids := make([]string, n+b.N)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("%032x", i)
+			}
+			for _, id := range ids[:n] {
+				if err := ended.EndImpersonation(ctx, id, until); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for _, id := range ids[n:] {
+				if err := ended.EndImpersonation(ctx, id, until); err != nil {
+					b.Fatal(err)
+				}
+				if ok, err := ended.ImpersonationEnded(ctx, id); !ok || err != nil {
+					b.Fatalf("ImpersonationEnded(%s) = %v, %v", id, ok, err)
+				}
+			}
+		})
+	}
 }
 
 // benchSessions returns n sessions made by make. A cookie store's session
