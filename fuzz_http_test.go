@@ -14,21 +14,29 @@ import (
 )
 
 // fuzzRig holds one app per store kind for a fuzz target. The clock stands
-// still, so no record expires between iterations.
+// still, so no record expires between iterations. The apps are replaced
+// every fuzzRigUses iterations: the memstore and the memory of ended
+// impersonations only grow under a clock that stands still.
 type fuzzRig struct {
 	apps []*rigApp
+	uses int
 }
 
-func newFuzzRig(f *testing.F) *fuzzRig {
-	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	r := &fuzzRig{}
-	for _, kind := range rigStoreKinds {
-		r.apps = append(r.apps, newRigApp(f, newRigStore(f, kind), newRigDirectory(2), true, func(o *loginas.Options) {
-			o.Clock = func() time.Time { return now }
-			o.Audit = func(*gin.Context, loginas.Event) error { return nil }
-		}))
+const fuzzRigUses = 2000
+
+func (r *fuzzRig) app(tb testing.TB, store uint8) *rigApp {
+	if r.apps == nil || r.uses >= fuzzRigUses {
+		now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+		r.apps, r.uses = nil, 0
+		for _, kind := range rigStoreKinds {
+			r.apps = append(r.apps, newRigApp(tb, newRigStore(tb, kind), newRigDirectory(2), true, func(o *loginas.Options) {
+				o.Clock = func() time.Time { return now }
+				o.Audit = func(*gin.Context, loginas.Event) error { return nil }
+			}))
+		}
 	}
-	return r
+	r.uses++
+	return r.apps[int(store)%len(r.apps)]
 }
 
 // fuzzHeaderValue reports whether v could reach a handler as a header
@@ -49,7 +57,7 @@ func fuzzHeaderValue(v string) bool {
 // or answer 5xx, and a request without the session's token never turns
 // the session into another user's.
 func fuzzRoute(f *testing.F, route string) {
-	rig := newFuzzRig(f)
+	rig := &fuzzRig{}
 	seeds := []struct {
 		store                                            uint8
 		method, id, origin, site, referer, accept, ctype string
@@ -72,7 +80,7 @@ func fuzzRoute(f *testing.F, route string) {
 		f.Add(s.store, s.method, s.id, s.origin, s.site, s.referer, s.accept, s.ctype, s.cookieMode, s.cookieData, s.tokenMode, s.body)
 	}
 	f.Fuzz(func(t *testing.T, store uint8, method, id, origin, site, referer, accept, ctype string, cookieMode uint8, cookieData string, tokenMode uint8, body string) {
-		app := rig.apps[int(store)%len(rig.apps)]
+		app := rig.app(t, store)
 		path := route
 		if route == "" {
 			path = "/admin/loginas/" + id
