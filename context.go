@@ -81,8 +81,7 @@ func FromContext(ctx context.Context) (Impersonation, bool) {
 
 // Middleware returns the handler that Register installs: it sets ContextKey
 // on every request, verifies an impersonation's record, signs out one that
-// is forged, expired or no longer permitted, and gives signed-in sessions
-// their CSRF secret.
+// is forged, expired or no longer permitted.
 func (p *Plugin) Middleware() gin.HandlerFunc {
 	return p.middleware
 }
@@ -103,15 +102,6 @@ func (p *Plugin) middleware(c *gin.Context) {
 		}
 		c.Next()
 		return
-	}
-	if !p.opts.ExternalCSRF {
-		if _, ok := s.Get(p.csrfKey).(string); !ok {
-			s.Set(p.csrfKey, newCSRFSeed())
-			if err := s.Save(); err != nil {
-				p.fail(c, errors.Join(ErrSessionStore, err))
-				return
-			}
-		}
 	}
 	raw := s.Get(p.recordKey)
 	if raw == nil {

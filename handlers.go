@@ -130,7 +130,6 @@ func (p *Plugin) start(c *gin.Context, gs *gsessions.Session, actor, target User
 	values := p.newValues(fill(p.messages(c).Switched, name, p.opts.DisplayName(actor)))
 	values[p.opts.SessionKey] = stored
 	values[p.opts.RecordKey] = p.keys.encode(rec)
-	values[p.opts.CSRFKey] = newCSRFSeed()
 
 	started := p.eventFor(ActionStart, "", &actor, &target)
 	started.ImpersonationID, started.Reason = rec.ID, reason
@@ -213,7 +212,7 @@ func (p *Plugin) restore(c *gin.Context, gs *gsessions.Session, imp Impersonatio
 	}
 	values := p.newValues(fill(p.messages(c).Returned, p.opts.DisplayName(imp.Actor), p.opts.DisplayName(imp.Actor)))
 	values[p.opts.SessionKey] = stored
-	values[p.opts.CSRFKey] = newCSRFSeed()
+	values[p.nonceKey] = newRecordID()
 	if err := replaceSession(c, gs, values); err != nil {
 		return err
 	}
@@ -268,7 +267,7 @@ func (p *Plugin) routeSession(c *gin.Context) (sessions.Session, *gsessions.Sess
 	}
 	// An anonymous logout changes nothing, so it needs no token.
 	anonymousLogout := s.Get(p.opts.SessionKey) == nil && c.FullPath() == p.logoutURL
-	if !anonymousLogout && !p.tokenValid(c, s) {
+	if !anonymousLogout && !p.tokenValid(c, s, gs) {
 		forbid("CSRF token missing or wrong")
 		return nil, nil, false
 	}

@@ -21,7 +21,6 @@ const (
 	DefaultMaxDuration     = time.Hour
 	DefaultMaxReasonLength = 500
 	DefaultRecordKey       = "loginas.record"
-	DefaultCSRFKey         = "loginas.csrf"
 	DefaultCSRFField       = "loginas_csrf"
 	DefaultCSRFHeader      = "X-Loginas-CSRF"
 )
@@ -190,10 +189,10 @@ type Options struct {
 	// {"error": "..."} for clients that accept JSON.
 	ErrorHandler func(c *gin.Context, status int, err error)
 
-	// RecordKey, CSRFKey: session keys used by the plugin. If empty,
-	// DefaultRecordKey and DefaultCSRFKey.
+	// RecordKey is the session key of the impersonation record. If empty,
+	// DefaultRecordKey. A return also writes RecordKey+".nonce", a random
+	// value that gives the restored session a CSRF token of its own.
 	RecordKey string
-	CSRFKey   string
 
 	// FlashKey is the flash key messages are added under. If empty, the
 	// gin-contrib/sessions default ("_flash").
@@ -211,9 +210,12 @@ type Plugin struct {
 	origins   *http.CrossOriginProtection
 	loginPath string
 	logoutURL string
+	// csrfKeys derive sessions' CSRF secrets: the current key first, then
+	// one for each previous secret.
+	csrfKeys [][]byte
 	// The session keys as interface values, converted once: converting a
 	// string to an interface on every request allocates.
-	sessionKey, recordKey, csrfKey any
+	sessionKey, recordKey, nonceKey any
 	// localEnded keeps ended impersonation IDs when Options.Revocations
 	// does not.
 	localEnded *memoryRevocations
@@ -262,7 +264,8 @@ func New(opts Options) (*Plugin, error) {
 		logoutURL:  opts.Prefix + "/logout",
 		sessionKey: opts.SessionKey,
 		recordKey:  opts.RecordKey,
-		csrfKey:    opts.CSRFKey,
+		nonceKey:   opts.RecordKey + ".nonce",
+		csrfKeys:   deriveKeys(opts.Secret, opts.PreviousSecrets, "csrf"),
 		localEnded: newMemoryRevocations(opts.Clock),
 	}, nil
 }
@@ -348,11 +351,8 @@ func (o *Options) fillAndValidate() error {
 	if o.RecordKey == "" {
 		o.RecordKey = DefaultRecordKey
 	}
-	if o.CSRFKey == "" {
-		o.CSRFKey = DefaultCSRFKey
-	}
-	if o.RecordKey == o.SessionKey || o.CSRFKey == o.SessionKey || o.RecordKey == o.CSRFKey {
-		problems = append(problems, "Options.SessionKey, RecordKey and CSRFKey must all differ")
+	if o.RecordKey == o.SessionKey {
+		problems = append(problems, "Options.SessionKey and RecordKey must differ")
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

@@ -51,7 +51,7 @@ func TestRegisterRejectsInvalidOptions(t *testing.T) {
 		{"negative MaxReasonLength", func(o *loginas.Options) { o.MaxReasonLength = -1 }, []string{"Options.MaxReasonLength", "negative"}},
 		{"bad trusted origin", func(o *loginas.Options) { o.TrustedOrigins = []string{"not an origin"} }, []string{"Options.TrustedOrigins"}},
 		{"trusted origin with a path", func(o *loginas.Options) { o.TrustedOrigins = []string{"https://admin.example/path"} }, []string{"Options.TrustedOrigins"}},
-		{"record key equals session key", func(o *loginas.Options) { o.RecordKey = userKey }, []string{"SessionKey, RecordKey and CSRFKey must all differ"}},
+		{"record key equals session key", func(o *loginas.Options) { o.RecordKey = userKey }, []string{"SessionKey and RecordKey must differ"}},
 		{"catalog without English", func(o *loginas.Options) {
 			o.Messages = loginas.Catalog{"de": loginas.DefaultMessages()["de"]}
 		}, []string{"Options.Messages", `"en"`}},

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,18 +33,32 @@ const maxRecordLength = 512
 
 var errBadRecord = errors.New("loginas: impersonation record is malformed or its signature does not match")
 
+// maxVerified bounds how many verified encodings a signer remembers.
+const maxVerified = 4096
+
 // signer holds the current key and the older keys still accepted.
 type signer struct {
 	keys [][]byte // keys[0] signs; all verify
+	// verified maps encodings whose signature already checked out to their
+	// record, so that the requests of one impersonation verify it once. It
+	// is emptied when it reaches maxVerified entries.
+	verified      sync.Map
+	verifiedCount atomic.Int64
 }
 
 func newSigner(current []byte, previous [][]byte) *signer {
+	return &signer{keys: deriveKeys(current, previous, "record")}
+}
+
+// deriveKeys derives the key for purpose from the current secret, then from
+// each previous one.
+func deriveKeys(current []byte, previous [][]byte, purpose string) [][]byte {
 	keys := make([][]byte, 0, 1+len(previous))
-	keys = append(keys, deriveKey(current, "record"))
+	keys = append(keys, deriveKey(current, purpose))
 	for _, k := range previous {
-		keys = append(keys, deriveKey(k, "record"))
+		keys = append(keys, deriveKey(k, purpose))
 	}
-	return &signer{keys: keys}
+	return keys
 }
 
 // deriveKey gives each use of the secret its own key, so a value signed for
@@ -89,6 +105,9 @@ func mac(key []byte, payload string) []byte {
 // decode verifies and parses an encoded record. Any defect, in format or
 // signature, gives errBadRecord.
 func (s *signer) decode(encoded string) (record, error) {
+	if r, ok := s.verified.Load(encoded); ok {
+		return r.(record), nil
+	}
 	if len(encoded) > maxRecordLength {
 		return record{}, errBadRecord
 	}
@@ -111,7 +130,16 @@ func (s *signer) decode(encoded string) (record, error) {
 	if !valid {
 		return record{}, errBadRecord
 	}
-	return parseRecordPayload(payload)
+	r, err := parseRecordPayload(payload)
+	if err != nil {
+		return record{}, err
+	}
+	if s.verifiedCount.Add(1) > maxVerified {
+		s.verified.Clear()
+		s.verifiedCount.Store(1)
+	}
+	s.verified.Store(encoded, r)
+	return r, nil
 }
 
 // parseRecordPayload parses the signed part of a record. It is separate so

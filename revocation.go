@@ -103,30 +103,39 @@ func NewMemoryRevocations() Revocations {
 }
 
 func newMemoryRevocations(clock func() time.Time) *memoryRevocations {
-	return &memoryRevocations{ended: map[string]time.Time{}, records: map[string]time.Time{}, clock: clock}
+	return &memoryRevocations{ended: map[string]time.Time{}, records: map[string]time.Time{}, sweepAt: minSweep, clock: clock}
 }
 
 type memoryRevocations struct {
 	mu      sync.Mutex
 	ended   map[string]time.Time // actor ID → EndAll moment
 	records map[string]time.Time // impersonation ID → its deadline
+	// sweepAt is the size of records at which entries past their deadline
+	// are dropped; it doubles with what survives a sweep, so sweeping costs
+	// a constant amount per entry.
+	sweepAt int
 	clock   func() time.Time
 }
+
+// minSweep is the smallest size of the ended-impersonation memory that is
+// swept.
+const minSweep = 1024
 
 var _ EndedImpersonations = (*memoryRevocations)(nil)
 
 func (m *memoryRevocations) EndImpersonation(_ context.Context, id string, until time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.clock()
-	if len(m.records) >= 1024 {
+	if len(m.records) >= m.sweepAt {
 		// Entries past their deadline guard nothing: the deadline check
 		// refuses those records already.
+		now := m.clock()
 		for k, deadline := range m.records {
 			if now.After(deadline) {
 				delete(m.records, k)
 			}
 		}
+		m.sweepAt = max(minSweep, 2*len(m.records))
 	}
 	m.records[id] = until
 	return nil
