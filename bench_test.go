@@ -351,8 +351,7 @@ func benchServe(h http.Handler, method, target, cookieHdr string, form url.Value
 }
 
 // benchSignIn signs id in on app and returns the session as it is once the
-// app has served one page: the plugin gives signed-in sessions their CSRF
-// secret on the first request and saves the session then.
+// app has served a page, with a token for the plugin's forms.
 func benchSignIn(tb testing.TB, app *rigApp, id string) benchSession {
 	tb.Helper()
 	rec := benchServe(app.engine, http.MethodPost, "/signin", "", url.Values{"id": {id}})
@@ -363,8 +362,8 @@ func benchSignIn(tb testing.TB, app *rigApp, id string) benchSession {
 }
 
 // benchSettle serves GET /me with cookieHdr until the session no longer
-// changes (the first page adds the CSRF secret, or consumes a flash), and
-// returns the settled session with a token.
+// changes (the first page after a switch or return shows and consumes its
+// flash), and returns the settled session with a token.
 func benchSettle(tb testing.TB, app *rigApp, cookieHdr string) benchSession {
 	tb.Helper()
 	for range 3 {
@@ -439,8 +438,9 @@ func BenchmarkRequest(b *testing.B) {
 //
 //   - base: the app without the plugin, with its own signed-in session;
 //   - values: the same app without the plugin, given the session the plugin
-//     made (with its CSRF secret, and its record when impersonating): what
-//     the session store spends on the plugin's values;
+//     made (with the record when impersonating, and whatever else the
+//     plugin keeps in a session): what the session store spends on the
+//     plugin's values;
 //   - plugin: the app with the plugin and that session.
 //
 // It reports the median time of each side and, relative to base: extra-%
