@@ -275,10 +275,15 @@ func (app *App) requestLog(c *gin.Context) {
 		attrs = append(attrs, slog.String("user", v.Username))
 	}
 	level := slog.LevelInfo
-	if c.Writer.Status() >= http.StatusInternalServerError {
+	switch {
+	case c.Request.Context().Err() != nil:
+		// The client went away mid-request; a failure that follows is not
+		// the server's.
+		attrs = append(attrs, slog.Bool("client_gone", true))
+	case c.Writer.Status() >= http.StatusInternalServerError:
 		level = slog.LevelError
 	}
-	app.log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+	app.log.LogAttrs(context.WithoutCancel(c.Request.Context()), level, "request", attrs...)
 }
 
 // securityHeaders sets the Content-Security-Policy and its companions on
