@@ -62,8 +62,8 @@
 // # Security
 //
 // Both routes accept only POST, pass Go's http.CrossOriginProtection, and
-// need the per-session CSRF token that the partials carry (compared in
-// constant time, masked per page). By default only active superusers may log
+// need the CSRF token that the partials carry: bound to the session, masked
+// afresh on every page, compared in constant time. By default only active superusers may log
 // in as others; nobody may log in as a superuser, a disabled user or
 // themselves, or start a second impersonation inside the first. Actors who
 // may not impersonate learn nothing about which user IDs exist.
