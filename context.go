@@ -80,8 +80,9 @@ func FromContext(ctx context.Context) (Impersonation, bool) {
 }
 
 // Middleware returns the handler that Register installs: it sets ContextKey
-// on every request, verifies an impersonation's record, signs out one that
-// is forged, expired or no longer permitted.
+// on every request, verifies an impersonation's record, and signs out a
+// session whose impersonation is forged, expired, ended or no longer
+// permitted.
 func (p *Plugin) Middleware() gin.HandlerFunc {
 	return p.middleware
 }
@@ -118,7 +119,6 @@ func (p *Plugin) middleware(c *gin.Context) {
 			p.fail(c, err)
 			return
 		}
-		c.Set(ContextKey, false)
 		c.Next()
 		return
 	}
