@@ -69,7 +69,7 @@ func tokenMatches(secret []byte, sent string) bool {
 	if len(secret) != csrfSecretLength || len(sent) != base64.RawURLEncoding.EncodedLen(2*csrfSecretLength) {
 		return false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(sent)
+	raw, err := strictBase64.DecodeString(sent)
 	if err != nil || len(raw) != 2*csrfSecretLength {
 		return false
 	}

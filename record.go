@@ -31,6 +31,10 @@ const recordVersion = "v1"
 // maxIDLength bytes, base64-encoded, plus the fixed fields.
 const maxRecordLength = 512
 
+// strictBase64 decodes unpadded base64url and refuses encodings with
+// nonzero padding bits, so that each value has exactly one encoding.
+var strictBase64 = base64.RawURLEncoding.Strict()
+
 var errBadRecord = errors.New("loginas: impersonation record is malformed or its signature does not match")
 
 // maxVerified bounds how many verified encodings a signer remembers.
@@ -120,7 +124,7 @@ func (s *signer) decode(encoded string) (record, error) {
 		return record{}, errBadRecord
 	}
 	payload, sig := encoded[:cut], encoded[cut+1:]
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := strictBase64.DecodeString(sig)
 	if err != nil || len(got) != macLength {
 		return record{}, errBadRecord
 	}
@@ -153,8 +157,8 @@ func parseRecordPayload(payload string) (record, error) {
 	if len(parts) != 6 || parts[0] != recordVersion {
 		return record{}, errBadRecord
 	}
-	actor, err1 := base64.RawURLEncoding.DecodeString(parts[1])
-	target, err2 := base64.RawURLEncoding.DecodeString(parts[2])
+	actor, err1 := strictBase64.DecodeString(parts[1])
+	target, err2 := strictBase64.DecodeString(parts[2])
 	started, err3 := strconv.ParseInt(parts[3], 10, 64)
 	deadline, err4 := strconv.ParseInt(parts[4], 10, 64)
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
