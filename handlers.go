@@ -41,7 +41,7 @@ func (p *Plugin) loginAs(c *gin.Context) {
 		return
 	}
 	msg := p.messages(c)
-	userValue := s.Get(p.opts.SessionKey)
+	userValue := s.Get(p.sessionKey)
 	if userValue == nil {
 		p.refuseAnonymous(c)
 		return
@@ -86,12 +86,7 @@ func (p *Plugin) loginAs(c *gin.Context) {
 	}
 	reason, problem := cleanReason(c.Request.PostFormValue("reason"), p.opts.MaxReasonLength, p.opts.ReasonRequired)
 	if problem != reasonOK {
-		r := map[reasonError]*Refusal{
-			reasonMissing: {Cause: CauseReasonRequired, Message: msg.ReasonRequired},
-			reasonTooLong: {Cause: CauseReasonTooLong, Message: msg.ReasonTooLong},
-			reasonInvalid: {Cause: CauseReasonInvalid, Message: msg.ReasonInvalid},
-		}[problem]
-		p.refuse(c, s, http.StatusUnprocessableEntity, r, &actor, &target, "")
+		p.refuse(c, s, http.StatusUnprocessableEntity, problem.refusal(msg), &actor, &target, "")
 		return
 	}
 
@@ -163,7 +158,7 @@ func (p *Plugin) logout(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, dest)
 		return
 	}
-	if s.Get(p.opts.SessionKey) != nil {
+	if s.Get(p.sessionKey) != nil {
 		if err := replaceSession(c, gs, p.newValues("")); err != nil {
 			p.fail(c, err)
 			return
@@ -243,14 +238,16 @@ func (p *Plugin) routeSession(c *gin.Context) (sessions.Session, *gsessions.Sess
 		return nil, nil, false
 	}
 	msg := p.messages(c)
-	forbid := func(detail string) {
-		// The session's user is named unverified: the request may be forged.
-		e := Event{Action: ActionDenied, Cause: CauseForbidden, ActorID: sessionID(s.Get(p.opts.SessionKey)), Detail: detail}
+	// Refusals here name the session's user unverified: the request may be
+	// forged.
+	reject := func(status int, r *Refusal, detail string) {
+		e := Event{Action: ActionDenied, Cause: r.Cause, ActorID: sessionID(s.Get(p.sessionKey)), Detail: detail}
 		_ = p.audit(c, e)
-		p.answer(c, http.StatusForbidden, &Refusal{Cause: CauseForbidden, Message: msg.Forbidden})
+		p.answer(c, status, r)
 	}
+	forbidden := &Refusal{Cause: CauseForbidden, Message: msg.Forbidden}
 	if err := p.origins.Check(c.Request); err != nil {
-		forbid("cross-origin request")
+		reject(http.StatusForbidden, forbidden, "cross-origin request")
 		return nil, nil, false
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
@@ -260,15 +257,13 @@ func (p *Plugin) routeSession(c *gin.Context) (sessions.Session, *gsessions.Sess
 		if errors.As(err, &tooLarge) {
 			status = http.StatusRequestEntityTooLarge
 		}
-		e := Event{Action: ActionDenied, Cause: CauseBadRequest, ActorID: sessionID(s.Get(p.sessionKey)), Detail: err.Error()}
-		_ = p.audit(c, e)
-		p.answer(c, status, &Refusal{Cause: CauseBadRequest, Message: msg.BadRequest})
+		reject(status, &Refusal{Cause: CauseBadRequest, Message: msg.BadRequest}, err.Error())
 		return nil, nil, false
 	}
 	// An anonymous logout changes nothing, so it needs no token.
-	anonymousLogout := s.Get(p.opts.SessionKey) == nil && c.FullPath() == p.logoutURL
+	anonymousLogout := s.Get(p.sessionKey) == nil && c.FullPath() == p.logoutURL
 	if !anonymousLogout && !p.tokenValid(c, s, gs) {
-		forbid("CSRF token missing or wrong")
+		reject(http.StatusForbidden, forbidden, "CSRF token missing or wrong")
 		return nil, nil, false
 	}
 	return s, gs, true

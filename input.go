@@ -69,6 +69,18 @@ const (
 	reasonInvalid
 )
 
+// refusal returns the refusal for a reason problem, in the request's
+// language.
+func (e reasonError) refusal(msg *Messages) *Refusal {
+	switch e {
+	case reasonMissing:
+		return &Refusal{Cause: CauseReasonRequired, Message: msg.ReasonRequired}
+	case reasonTooLong:
+		return &Refusal{Cause: CauseReasonTooLong, Message: msg.ReasonTooLong}
+	}
+	return &Refusal{Cause: CauseReasonInvalid, Message: msg.ReasonInvalid}
+}
+
 // cleanReason trims a reason and checks it: valid UTF-8, no control
 // characters but tab and line breaks, at most max characters, and present
 // when required. Line breaks are normalised to "\n".

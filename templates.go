@@ -86,7 +86,7 @@ func (p *Plugin) Button(c *gin.Context, target User) Button {
 	if err != nil {
 		return b
 	}
-	viewerID := sessionID(s.Get(p.opts.SessionKey))
+	viewerID := sessionID(s.Get(p.sessionKey))
 	if viewerID == "" {
 		return b
 	}
