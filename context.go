@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,6 +18,10 @@ import (
 // session is an impersonation. Handlers read it with c.GetBool(ContextKey).
 const ContextKey = "is_impersonated"
 
+// pluginKey is the gin context key of the plugin that served the request,
+// for the template helpers that get only the context.
+const pluginKey = "loginas.plugin"
+
 // Response headers set on every impersonated response, so that a front end
 // can tell it is acting for another user and who is behind it.
 const (
@@ -24,13 +29,16 @@ const (
 	HeaderImpersonator     = "X-Impersonator"      // the actor's ID
 )
 
-// Impersonation describes the impersonation a request belongs to.
+// Impersonation describes the impersonation a request belongs to. Actor
+// and Target are the users FindUser returned on this request, Data
+// included, so the app need not load them again.
 type Impersonation struct {
 	ID       string // names this impersonation; its audit events share it
 	Actor    User   // the person really at the keyboard
 	Target   User   // the user whose account is in use
 	Started  time.Time
 	Deadline time.Time
+	Reason   string
 }
 
 // TimeLeft returns how long the impersonation may still last at now, never
@@ -58,15 +66,16 @@ func IsImpersonated(c *gin.Context) bool {
 
 // Current returns the request's impersonation, if it is one.
 func Current(c *gin.Context) (Impersonation, bool) {
-	v, ok := c.Get(impersonationKey{})
-	if !ok {
-		return Impersonation{}, false
+	if imp := current(c); imp != nil {
+		return *imp, true
 	}
-	imp, ok := v.(*Impersonation)
-	if !ok || imp == nil {
-		return Impersonation{}, false
-	}
-	return *imp, true
+	return Impersonation{}, false
+}
+
+func current(c *gin.Context) *Impersonation {
+	v, _ := c.Get(impersonationKey{})
+	imp, _ := v.(*Impersonation)
+	return imp
 }
 
 // FromContext returns the impersonation carried by ctx, for code below the
@@ -79,197 +88,377 @@ func FromContext(ctx context.Context) (Impersonation, bool) {
 	return *imp, true
 }
 
+// setImpersonation is the one place that sets, or with nil clears, the
+// request's impersonation: the "is_impersonated" flag, Current, FromContext
+// and the response headers.
+func (p *Plugin) setImpersonation(c *gin.Context, imp *Impersonation) {
+	c.Set(ContextKey, imp != nil)
+	if imp == nil {
+		if current(c) == nil {
+			return
+		}
+		c.Delete(impersonationKey{})
+		c.Writer.Header().Del(HeaderImpersonatedUser)
+		c.Writer.Header().Del(HeaderImpersonator)
+	} else {
+		c.Set(impersonationKey{}, imp)
+		c.Header(HeaderImpersonatedUser, imp.Target.ID)
+		c.Header(HeaderImpersonator, imp.Actor.ID)
+	}
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), impersonationKey{}, imp))
+}
+
 // Middleware returns the handler that Register installs: it sets ContextKey
-// on every request, verifies an impersonation's record, and signs out a
-// session whose impersonation is forged, expired, ended or no longer
-// permitted.
+// on every request, verifies an impersonation's record and its entry in the
+// Store, and signs out a session whose impersonation is forged, expired,
+// ended or no longer permitted. It also answers 405 for other methods on
+// the plugin's paths.
 func (p *Plugin) Middleware() gin.HandlerFunc {
 	return p.middleware
 }
 
 func (p *Plugin) middleware(c *gin.Context) {
+	if c.FullPath() == "" {
+		if allow := p.routes.allow(c.Request.URL.Path); allow != "" {
+			p.methodNotAllowed(c)
+			return
+		}
+	}
 	s, gs, err := sessionOf(c)
 	if err != nil {
 		p.fail(c, err)
 		return
 	}
+	c.Set(pluginKey, p)
 	c.Set(ContextKey, false)
-	userValue := s.Get(p.sessionKey)
+	userValue, raw := s.Get(p.sessionKey), s.Get(p.recordKey)
 	if userValue == nil {
 		// An empty session may be one the store failed to load.
 		if err := loadError(c, gs); err != nil {
 			p.fail(c, err)
 			return
 		}
+		if raw != nil {
+			if err := p.dropRecord(c, gs, raw); err != nil {
+				p.fail(c, err)
+				return
+			}
+		}
 		c.Next()
 		return
 	}
-	raw := s.Get(p.recordKey)
 	if raw == nil {
 		c.Next()
 		return
 	}
-	imp, ending, err := p.verify(c, userValue, raw)
+	imp, end, err := p.verify(c, userValue, raw)
 	if err != nil {
 		p.fail(c, err)
 		return
 	}
-	if ending != nil {
-		if err := p.signOut(c, gs, *ending); err != nil {
+	if end != nil {
+		if err := p.signOut(c, gs, end); err != nil {
 			p.fail(c, err)
 			return
 		}
 		c.Next()
 		return
 	}
-	c.Set(ContextKey, true)
-	c.Set(impersonationKey{}, imp)
-	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), impersonationKey{}, imp))
-	c.Header(HeaderImpersonatedUser, imp.Target.ID)
-	c.Header(HeaderImpersonator, imp.Actor.ID)
-	if p.opts.ReadOnly && !safeMethod(c.Request.Method) && c.FullPath() != p.logoutURL {
-		p.deny(c, http.StatusForbidden, &Refusal{Cause: CauseReadOnly, Message: p.messages(c).ReadOnly}, imp)
+	p.setImpersonation(c, imp)
+	if p.opts.ReadOnly && !safeMethod(c.Request.Method) && !p.exempted(c) {
+		r := p.newRequest(c, s, gs)
+		r.actor, r.target = &imp.Actor, &imp.Target
+		r.refuse(CauseReadOnly, "Options.ReadOnly; the app's own logout route needs ReturnRoute")
 		return
 	}
 	c.Next()
 }
 
-// ending is why middleware must sign an impersonated session out.
+// methodNotAllowed answers a method the plugin's path does not take. It
+// looks at nothing else, so it changes nothing and is not audited.
+func (p *Plugin) methodNotAllowed(c *gin.Context) {
+	r := &request{p: p, c: c}
+	r.refuse(CauseMethod, "the plugin's routes take "+p.routes.allow(c.Request.URL.Path))
+}
+
+// exempted reports whether the request's route is one that ends the
+// impersonation and so passes ReadOnly: the plugin's logout handler, or a
+// route behind ReturnRoute.
+func (p *Plugin) exempted(c *gin.Context) bool {
+	for _, name := range c.HandlerNames() {
+		if p.exempt[name] {
+			return true
+		}
+	}
+	return false
+}
+
+// ending is why the middleware must sign an impersonated session out.
 type ending struct {
-	event    Event
-	message  string
-	deadline time.Time // the record's, when it was genuine
+	cause  Cause
+	detail string
+	entry  Entry
+	// live says the Store still has the entry live: it is ended there and
+	// the end recorded. Otherwise the end was recorded already, or (once)
+	// the audit trail hears of it now.
+	live bool
+	// onceKey, when set, names an end the Store cannot record (it does not
+	// know the impersonation): it is audited the first time this instance
+	// sees it.
+	onceKey string
 }
 
 // verify checks an impersonated session: the record's signature, that it
-// names the session's user, its deadline, and (unless turned off) that the
-// actor may still log in as the target. It returns the impersonation, or why
-// it must end; err is set only when a store failed.
+// names the session's user, its entry in the Store, its deadline, and
+// (unless turned off) that the actor may still log in as the target. It
+// returns the impersonation, or why it must end; err is set only when a
+// store failed.
 func (p *Plugin) verify(c *gin.Context, userValue, raw any) (*Impersonation, *ending, error) {
-	msg := p.messages(c)
-	invalid := func(detail string) *ending {
-		e := Event{Action: ActionEnd, Cause: CauseInvalid, Detail: detail, TargetID: sessionID(userValue)}
-		return &ending{event: e, message: msg.Invalid}
-	}
-	encoded, ok := raw.(string)
-	if !ok {
-		return nil, invalid("record is not a string"), nil
-	}
+	encoded, _ := raw.(string)
 	rec, err := p.keys.decode(encoded)
 	if err != nil {
-		return nil, invalid(err.Error()), nil
+		e := &ending{cause: CauseInvalid, detail: "record is malformed or its signature does not match", onceKey: "record:" + truncate(encoded, maxRecordLength)}
+		e.entry.TargetID = printableID(sessionID(userValue))
+		return nil, e, nil
 	}
+	unknown := Entry{ID: rec.ID, ActorID: rec.ActorID, TargetID: rec.TargetID, Started: rec.Started, Deadline: rec.Deadline}
 	if sessionID(userValue) != rec.TargetID {
-		return nil, invalid("record names another user than the session"), nil
-	}
-	actor, actorErr := p.opts.FindUser(c, rec.ActorID)
-	target, targetErr := p.opts.FindUser(c, rec.TargetID)
-	for _, err := range []error{actorErr, targetErr} {
-		if err != nil && !errors.Is(err, ErrUserNotFound) {
-			return nil, nil, errors.Join(ErrUserStore, err)
-		}
-	}
-	if actorErr != nil {
-		actor = User{ID: rec.ActorID}
-	}
-	if targetErr != nil {
-		target = User{ID: rec.TargetID}
-	}
-	end := func(cause Cause, text, detail string) *ending {
-		e := p.eventFor(ActionEnd, cause, &actor, &target)
-		e.ImpersonationID, e.Detail = rec.ID, detail
-		return &ending{event: e, message: fill(text, p.opts.DisplayName(target), p.opts.DisplayName(actor)), deadline: rec.Deadline}
+		return nil, &ending{cause: CauseInvalid, detail: "record names another user than the session", entry: unknown, onceKey: rec.ID}, nil
 	}
 	now := p.opts.Clock()
-	if !now.Before(rec.Deadline) {
-		return nil, end(CauseExpired, msg.Expired, "time limit reached"), nil
+	entry, err := p.opts.Store.Entry(c, rec.ID)
+	switch {
+	case errors.Is(err, ErrNoEntry):
+		e := &ending{cause: CauseStale, detail: "the Store does not know this impersonation", entry: unknown, onceKey: rec.ID}
+		switch {
+		case !now.Before(rec.Deadline):
+			e.cause, e.detail = CauseExpired, "time limit reached"
+		case rec.Started.Before(p.started):
+			e.detail = "it started before this instance did, and the Store does not know it (an in-memory Store forgets across restarts)"
+		}
+		return nil, e, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("%w: looking up impersonation %s: %w", ErrStore, rec.ID, err)
+	case entry.ActorID != rec.ActorID || entry.TargetID != rec.TargetID:
+		return nil, &ending{cause: CauseInvalid, detail: "the Store's entry names other users than the record", entry: unknown, onceKey: rec.ID}, nil
+	case !entry.Ended.IsZero():
+		return nil, &ending{cause: entry.Cause, entry: entry}, nil
+	case !now.Before(rec.Deadline):
+		return nil, &ending{cause: CauseExpired, detail: "time limit reached", entry: entry, live: true}, nil
+	}
+	revoked := func(detail string) *ending {
+		return &ending{cause: CauseRevoked, detail: detail, entry: entry, live: true}
+	}
+	actor, err := p.findUser(c, rec.ActorID)
+	if err != nil && !errors.Is(err, ErrUserNotFound) {
+		return nil, nil, err
+	}
+	if err != nil || actor.ID != rec.ActorID {
+		return nil, revoked("actor no longer exists"), nil
+	}
+	target, err := p.findUser(c, rec.TargetID)
+	if err != nil && !errors.Is(err, ErrUserNotFound) {
+		return nil, nil, err
 	}
 	switch {
-	case actorErr != nil:
-		return nil, end(CauseRevoked, msg.Revoked, "actor no longer exists"), nil
-	case targetErr != nil:
-		return nil, end(CauseRevoked, msg.Revoked, "target no longer exists"), nil
+	case err != nil || target.ID != rec.TargetID:
+		return nil, revoked("target no longer exists"), nil
 	case !actor.Active:
-		return nil, end(CauseRevoked, msg.Revoked, "actor is disabled"), nil
+		return nil, revoked("actor is disabled"), nil
 	case !target.Active:
-		return nil, end(CauseRevoked, msg.Revoked, "target is disabled"), nil
-	}
-	ended, err := p.endedBy(c, actor.ID, rec.Started)
-	if err != nil {
-		return nil, nil, err
-	}
-	if ended {
-		return nil, end(CauseEnded, msg.Ended, "ended by EndAll"), nil
-	}
-	if ended, err = p.wasEnded(c, rec.ID); err != nil {
-		return nil, nil, err
-	}
-	if ended {
-		// A request that was still running when the impersonation ended
-		// saved its copy of the session back into the store.
-		return nil, end(CauseInvalid, msg.Invalid, "impersonation had already ended"), nil
+		return nil, revoked("target is disabled"), nil
 	}
 	if !p.opts.SkipRevalidation {
 		if r := p.allowed(c, actor, target); r != nil {
-			return nil, end(CauseRevoked, msg.Revoked, "permission withdrawn: "+string(r.Cause)), nil
+			return nil, revoked("permission withdrawn: " + string(r.Cause)), nil
 		}
 	}
-	return &Impersonation{ID: rec.ID, Actor: actor, Target: target, Started: rec.Started, Deadline: rec.Deadline}, nil, nil
+	return &Impersonation{ID: rec.ID, Actor: actor, Target: target, Started: rec.Started, Deadline: rec.Deadline, Reason: entry.Reason}, nil, nil
 }
 
 // signOut replaces the session with an empty one holding only a flash
-// message, then records the end.
-func (p *Plugin) signOut(c *gin.Context, gs *gsessions.Session, e ending) error {
-	if err := replaceSession(c, gs, p.newValues(e.message)); err != nil {
+// message that says why, and ends the impersonation in the Store when it is
+// still live there. A store that fails leaves the session as it was, to be
+// tried again on the next request.
+func (p *Plugin) signOut(c *gin.Context, gs *gsessions.Session, e *ending) error {
+	sw, err := prepareSession(c, gs, p.newValues(p.messages(c).ended(e.cause, e.entry.TargetName)))
+	if err != nil {
 		return err
 	}
-	if e.event.ImpersonationID != "" {
-		p.rememberEnd(c, e.event.ImpersonationID, e.deadline)
+	switch {
+	case e.live:
+		if _, err := p.endEntries(c, Selector{ID: e.entry.ID}, e.cause, e.detail); err != nil {
+			sw.abort()
+			return err
+		}
+	case e.onceKey != "" && p.reported.first(e.onceKey):
+		ev := p.entryEvent(ActionEnd, e.entry)
+		ev.Cause, ev.Detail = e.cause, e.detail
+		_ = p.audit(c, ev)
+	default:
+		p.quiet.count("replayed_" + string(e.cause))
 	}
-	_ = p.audit(c, e.event)
+	if err := sw.commit(false); err != nil {
+		p.opts.Logger.Warn("loginas: a signed-out session stays in the session store; its impersonation is over, so it is refused", "impersonation", e.entry.ID, "err", err)
+	}
 	return nil
 }
 
-// newValues returns the values of a fresh session: a flash message if one
-// is given, nothing else.
+// dropRecord cleans a session that holds a record but no user, as the app's
+// own logout leaves it when it deletes only its user key: the impersonation
+// ends, and the record goes, so that a later sign-in on this browser is
+// never taken for the old impersonation.
+func (p *Plugin) dropRecord(c *gin.Context, gs *gsessions.Session, raw any) error {
+	encoded, _ := raw.(string)
+	if rec, err := p.keys.decode(encoded); err == nil {
+		if _, err := p.endEntries(c, Selector{ID: rec.ID}, CauseLogout, "the app signed the user out"); err != nil {
+			return err
+		}
+	}
+	delete(gs.Values, p.recordKey)
+	if err := gs.Save(c.Request, c.Writer); err != nil {
+		return fmt.Errorf("%w: removing a stale record: %w", ErrSessionStore, err)
+	}
+	return nil
+}
+
+// newValues returns the values of a fresh session: a new CSRF binding, and
+// a flash message if one is given.
 func (p *Plugin) newValues(flash string) map[any]any {
-	values := map[any]any{}
+	values := map[any]any{p.csrfKey: newRecordID()}
 	if flash != "" {
-		values[p.flashKey()] = []any{flash}
+		values[p.opts.FlashKey] = []any{flash}
 	}
 	return values
 }
 
-func (p *Plugin) flashKey() string {
-	if p.opts.FlashKey != "" {
-		return p.opts.FlashKey
-	}
-	return "_flash"
-}
-
-// sessionID turns the value an app keeps under SessionKey into a string ID.
+// sessionID turns the value an app keeps under SessionKey into a string ID;
+// "" for a value that is neither a string nor an integer.
 func sessionID(v any) string {
 	switch id := v.(type) {
 	case string:
 		return id
 	case int:
 		return strconv.Itoa(id)
-	case int64:
-		return strconv.FormatInt(id, 10)
+	case int8:
+		return strconv.FormatInt(int64(id), 10)
+	case int16:
+		return strconv.FormatInt(int64(id), 10)
 	case int32:
 		return strconv.FormatInt(int64(id), 10)
+	case int64:
+		return strconv.FormatInt(id, 10)
 	case uint:
+		return strconv.FormatUint(uint64(id), 10)
+	case uint8:
+		return strconv.FormatUint(uint64(id), 10)
+	case uint16:
+		return strconv.FormatUint(uint64(id), 10)
+	case uint32:
 		return strconv.FormatUint(uint64(id), 10)
 	case uint64:
 		return strconv.FormatUint(id, 10)
-	case uint32:
-		return strconv.FormatUint(uint64(id), 10)
-	case nil:
-		return ""
 	}
-	return fmt.Sprint(v)
+	return ""
+}
+
+// storedID returns the value to write under SessionKey for the user id:
+// StoreUserID's, or id as the same Go type as sample, the value the app
+// keeps there now.
+func (p *Plugin) storedID(sample any, id string) (any, error) {
+	if p.opts.StoreUserID != nil {
+		v, err := p.opts.StoreUserID(id)
+		if err != nil {
+			return nil, fmt.Errorf("%w: Options.StoreUserID(%q): %w", ErrUserStore, id, err)
+		}
+		return v, nil
+	}
+	v, err := mirrorID(sample, id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the app keeps a %T under Options.SessionKey %q: %w", ErrSessionValue, sample, p.opts.SessionKey, err)
+	}
+	return v, nil
+}
+
+// mirrorID converts id to the Go type of sample: a string or an integer
+// type.
+func mirrorID(sample any, id string) (any, error) {
+	if _, ok := sample.(string); ok {
+		return id, nil
+	}
+	signed := func(bits int) (int64, error) { return strconv.ParseInt(id, 10, bits) }
+	unsigned := func(bits int) (uint64, error) { return strconv.ParseUint(id, 10, bits) }
+	var v any
+	var err error
+	switch sample.(type) {
+	case int:
+		var n int64
+		n, err = signed(strconv.IntSize)
+		v = int(n)
+	case int8:
+		var n int64
+		n, err = signed(8)
+		v = int8(n)
+	case int16:
+		var n int64
+		n, err = signed(16)
+		v = int16(n)
+	case int32:
+		var n int64
+		n, err = signed(32)
+		v = int32(n)
+	case int64:
+		v, err = signed(64)
+	case uint:
+		var n uint64
+		n, err = unsigned(strconv.IntSize)
+		v = uint(n)
+	case uint8:
+		var n uint64
+		n, err = unsigned(8)
+		v = uint8(n)
+	case uint16:
+		var n uint64
+		n, err = unsigned(16)
+		v = uint16(n)
+	case uint32:
+		var n uint64
+		n, err = unsigned(32)
+		v = uint32(n)
+	case uint64:
+		v, err = unsigned(64)
+	default:
+		return nil, errors.New("only strings and integers can be mirrored")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the user ID %q does not fit that type", id)
+	}
+	return v, nil
 }
 
 func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// onceSet remembers keys, to do something only the first time this instance
+// sees each; it forgets everything when it holds maxOnce of them.
+type onceSet struct {
+	mu   sync.Mutex
+	seen map[string]struct{}
+}
+
+const maxOnce = 4096
+
+// first reports whether key is new, and remembers it.
+func (o *onceSet) first(key string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := o.seen[key]; ok {
+		return false
+	}
+	if o.seen == nil || len(o.seen) >= maxOnce {
+		o.seen = map[string]struct{}{}
+	}
+	o.seen[key] = struct{}{}
+	return true
 }

@@ -6,49 +6,26 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
 
-	"github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
-	gsessions "github.com/gorilla/sessions"
 )
 
 // csrfSecretLength is the size of a session's CSRF secret, in bytes.
 const csrfSecretLength = sha256.Size
 
-// csrfSecret derives the CSRF secret of a signed-in session from what the
-// session already holds, so that no request pays for decoding a stored
-// secret: the session's ID (a server-side store's; a cookie session has
-// none), the signed-in user's ID, the impersonation record while
-// impersonating, and the nonce that a return writes. Every session the
-// plugin writes therefore gets a new secret. It returns nil for an anonymous
-// session, which has no token.
-func csrfSecret(key []byte, sessionID, userID, record, nonce string) []byte {
-	if userID == "" {
-		return nil
-	}
+// csrfSecret derives the CSRF secret of a signed-in session from the random
+// value the session is bound to (the "binding", kept under
+// RecordKey+".csrf") and the signed-in user's ID. A switch, a return and a
+// logout give the new session a new binding, and so does the first token
+// issued to a session made by the app's own login, so every token dies with
+// its session, in every kind of store.
+func csrfSecret(key []byte, binding, userID string) []byte {
 	m := hmac.New(sha256.New, key)
-	for _, part := range []string{sessionID, userID, record, nonce} {
-		m.Write([]byte(part))
-		m.Write([]byte{0})
-	}
+	m.Write([]byte(binding))
+	m.Write([]byte{0})
+	m.Write([]byte(userID))
 	return m.Sum(nil)
-}
-
-// sessionCSRFSecrets returns the request's CSRF secret under the current key
-// first, then under each previous key, so that tokens issued before a secret
-// rotation still verify; nil for an anonymous session.
-func (p *Plugin) sessionCSRFSecrets(s sessions.Session, gs *gsessions.Session) [][]byte {
-	userID := sessionID(s.Get(p.sessionKey))
-	if userID == "" {
-		return nil
-	}
-	record, _ := s.Get(p.recordKey).(string)
-	nonce, _ := s.Get(p.nonceKey).(string)
-	out := make([][]byte, 0, len(p.csrfKeys))
-	for _, k := range p.csrfKeys {
-		out = append(out, csrfSecret(k, gs.ID, userID, record, nonce))
-	}
-	return out
 }
 
 // maskToken returns the CSRF secret XOR-ed with a fresh one-time pad, pad
@@ -80,41 +57,75 @@ func tokenMatches(secret []byte, sent string) bool {
 	return subtle.ConstantTimeCompare(unmasked, secret) == 1
 }
 
-// tokenValid reports whether the request carries the session's CSRF token,
-// in the header or the form field. It is always true when the app brings its
-// own CSRF protection.
-func (p *Plugin) tokenValid(c *gin.Context, s sessions.Session, gs *gsessions.Session) bool {
-	if p.opts.ExternalCSRF {
-		return true
-	}
-	sent := c.GetHeader(DefaultCSRFHeader)
-	if sent == "" {
-		sent = c.Request.PostFormValue(DefaultCSRFField)
-	}
-	for _, secret := range p.sessionCSRFSecrets(s, gs) {
-		if tokenMatches(secret, sent) {
-			return true
-		}
-	}
-	return false
-}
-
-// CSRFToken returns a token for a form or script that posts to the plugin's
-// routes, or "" for an anonymous visitor or when the app brings its own CSRF
-// protection. Send it as the form field "loginas_csrf" or the header
-// "X-Loginas-CSRF". A token is good for the session it was made for: a
-// switch or a return makes a new one.
-func (p *Plugin) CSRFToken(c *gin.Context) string {
+// tokenProblem says what is wrong with the CSRF token of r, a request with a
+// signed-in user or one that needs a user, or "" when the token is good or
+// the app brings its own CSRF protection. The texts tell a developer apart
+// "nobody is signed in", "no token sent" and "wrong token".
+func (p *Plugin) tokenProblem(r *request) string {
 	if p.opts.ExternalCSRF {
 		return ""
 	}
-	s, gs, err := requestSession(c)
+	sent := r.c.GetHeader(CSRFHeader)
+	if sent == "" {
+		sent = r.field(CSRFField)
+	}
+	userID := sessionID(r.user)
+	binding, _ := r.s.Get(p.csrfKey).(string)
+	switch {
+	case r.user == nil:
+		return fmt.Sprintf("nobody is signed in (no value under Options.SessionKey %q), so no CSRF token can be valid", p.opts.SessionKey)
+	case sent == "":
+		return "no CSRF token: send the field " + CSRFField + " or the header " + CSRFHeader + ", as the partials and Token(c) give it"
+	case binding == "":
+		return "CSRF token wrong: this session was never given a token (it was made after the token's page)"
+	}
+	for _, key := range p.csrfKeys {
+		if tokenMatches(csrfSecret(key, binding, userID), sent) {
+			return ""
+		}
+	}
+	return "CSRF token wrong: it belongs to another session, or to this browser's session before a switch, return or logout"
+}
+
+// Token returns a CSRF token for a form or script that posts to the
+// plugin's routes (and to a route behind ReturnRoute), or "" for an
+// anonymous visitor, when the app brings its own CSRF protection, or when
+// the plugin's middleware did not run. Send it as the form field CSRFField
+// or the header CSRFHeader. A token is good for the session it was made
+// for: a switch, a return or a logout make a new one.
+//
+// The first token of a session made by the app's own login binds the
+// session to a new random value, which is saved in the session: call Token
+// (or the template helpers, which call it) before the response body is
+// written.
+func Token(c *gin.Context) string {
+	p := pluginOf(c)
+	if p == nil || p.opts.ExternalCSRF {
+		return ""
+	}
+	s, _, err := requestSession(c)
 	if err != nil {
 		return ""
 	}
-	secrets := p.sessionCSRFSecrets(s, gs)
-	if len(secrets) == 0 {
+	userID := sessionID(s.Get(p.sessionKey))
+	if userID == "" {
 		return ""
 	}
-	return maskToken(secrets[0])
+	binding, _ := s.Get(p.csrfKey).(string)
+	if binding == "" {
+		binding = newRecordID()
+		s.Set(p.csrfKey, binding)
+		if err := s.Save(); err != nil {
+			p.opts.Logger.Error("loginas: saving the session's CSRF binding", "err", err)
+			return ""
+		}
+	}
+	return maskToken(csrfSecret(p.csrfKeys[0], binding, userID))
+}
+
+// pluginOf returns the plugin whose middleware ran on the request, or nil.
+func pluginOf(c *gin.Context) *Plugin {
+	v, _ := c.Get(pluginKey)
+	p, _ := v.(*Plugin)
+	return p
 }

@@ -142,16 +142,16 @@ func TestBadTokensAreRefused(t *testing.T) {
 
 		cases := map[string]url.Values{
 			"missing":                {},
-			"empty":                  {loginas.DefaultCSRFField: {""}},
-			"another session's":      {loginas.DefaultCSRFField: {other.token()}},
-			"one bit changed":        {loginas.DefaultCSRFField: {base64.RawURLEncoding.EncodeToString(flipped)}},
-			"truncated":              {loginas.DefaultCSRFField: {good[:len(good)-1]}},
-			"extended":               {loginas.DefaultCSRFField: {good + "A"}},
-			"not base64":             {loginas.DefaultCSRFField: {strings.Repeat("!", len(good))}},
-			"all zero":               {loginas.DefaultCSRFField: {base64.RawURLEncoding.EncodeToString(make([]byte, len(raw)))}},
-			"very long":              {loginas.DefaultCSRFField: {strings.Repeat("A", 4000)}},
+			"empty":                  {loginas.CSRFField: {""}},
+			"another session's":      {loginas.CSRFField: {other.token()}},
+			"one bit changed":        {loginas.CSRFField: {base64.RawURLEncoding.EncodeToString(flipped)}},
+			"truncated":              {loginas.CSRFField: {good[:len(good)-1]}},
+			"extended":               {loginas.CSRFField: {good + "A"}},
+			"not base64":             {loginas.CSRFField: {strings.Repeat("!", len(good))}},
+			"all zero":               {loginas.CSRFField: {base64.RawURLEncoding.EncodeToString(make([]byte, len(raw)))}},
+			"very long":              {loginas.CSRFField: {strings.Repeat("A", 4000)}},
 			"under another name":     {"csrf_token": {good}},
-			"unmasked pad half only": {loginas.DefaultCSRFField: {base64.RawURLEncoding.EncodeToString(raw[:len(raw)/2])}},
+			"unmasked pad half only": {loginas.CSRFField: {base64.RawURLEncoding.EncodeToString(raw[:len(raw)/2])}},
 		}
 		before := c.settle()
 		for name, form := range cases {
@@ -161,11 +161,11 @@ func TestBadTokensAreRefused(t *testing.T) {
 			})
 		}
 		t.Run("in the query string", func(t *testing.T) {
-			r := c.post(a.plugin.LoginAsURL("alice")+"?"+url.Values{loginas.DefaultCSRFField: {good}}.Encode(), nil)
+			r := c.post(a.plugin.LoginAsURL("alice")+"?"+url.Values{loginas.CSRFField: {good}}.Encode(), nil)
 			assertForbidden(t, c, r, before)
 		})
 		t.Run("wrong header", func(t *testing.T) {
-			r := c.post(a.plugin.LoginAsURL("alice"), nil, header(loginas.DefaultCSRFHeader, other.token()))
+			r := c.post(a.plugin.LoginAsURL("alice"), nil, header(loginas.CSRFHeader, other.token()))
 			assertForbidden(t, c, r, before)
 		})
 		assert.Equal(t, "root", other.state().user())
@@ -181,11 +181,11 @@ func TestTokensAreMaskedAndReusable(t *testing.T) {
 		t1, t2 := c.token(), c.token()
 		assert.NotEqual(t, t1, t2, "each page gets a differently masked token")
 		for _, tok := range []string{t1, t2} {
-			r := c.post(a.plugin.LoginAsURL("root"), url.Values{loginas.DefaultCSRFField: {tok}}, jsonAccept)
+			r := c.post(a.plugin.LoginAsURL("root"), url.Values{loginas.CSRFField: {tok}}, jsonAccept)
 			assert.Equal(t, http.StatusForbidden, r.status)
 			assert.Equal(t, "You cannot log in as a superuser.", r.jsonBody(t)["error"], "the token passed; the target did not")
 		}
-		r := c.post(a.plugin.LoginAsURL("alice"), url.Values{loginas.DefaultCSRFField: {t1}})
+		r := c.post(a.plugin.LoginAsURL("alice"), url.Values{loginas.CSRFField: {t1}})
 		assert.Equal(t, http.StatusSeeOther, r.status, "an earlier page's token still works")
 	})
 }
@@ -201,14 +201,14 @@ func TestTokenChangesWithTheSession(t *testing.T) {
 
 		// The actor's token does not work in the target's session...
 		before := c.settle()
-		assertForbidden(t, c, c.post(a.plugin.LogoutURL(), url.Values{loginas.DefaultCSRFField: {adminToken}}), before)
+		assertForbidden(t, c, c.post(a.plugin.LogoutURL(), url.Values{loginas.CSRFField: {adminToken}}), before)
 		// ...and the target's does not work after the return.
 		aliceToken := c.token()
 		require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
 		before = c.settle()
-		r := c.post(a.plugin.LoginAsURL("bob"), url.Values{loginas.DefaultCSRFField: {aliceToken}})
+		r := c.post(a.plugin.LoginAsURL("bob"), url.Values{loginas.CSRFField: {aliceToken}})
 		assertForbidden(t, c, r, before)
-		r = c.post(a.plugin.LoginAsURL("bob"), url.Values{loginas.DefaultCSRFField: {adminToken}})
+		r = c.post(a.plugin.LoginAsURL("bob"), url.Values{loginas.CSRFField: {adminToken}})
 		assertForbidden(t, c, r, before)
 	})
 }

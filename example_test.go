@@ -40,7 +40,7 @@ func ExampleRegister() {
 		},
 		SessionKey: "user_id",
 		Secret:     []byte("example-secret-that-is-at-least-32-bytes"),
-		Audit: func(_ *gin.Context, e loginas.Event) error {
+		Audit: func(_ context.Context, e loginas.Event) error {
 			fmt.Printf("audit: %s (%s) actor=%s target=%s\n", e.Action, e.Cause, e.ActorName, e.TargetName)
 			return nil
 		},
@@ -56,7 +56,7 @@ func ExampleRegister() {
 		_ = s.Save()
 	})
 	r.GET("/me", func(c *gin.Context) {
-		token := p.CSRFToken(c) // a real page puts it in the button's form
+		token := loginas.Token(c) // a real page puts it in the button's form
 		id, _ := sessions.Default(c).Get("user_id").(string)
 		who := users[id].Name
 		c.String(http.StatusOK, "%s %t %s", who, c.GetBool("is_impersonated"), token)
@@ -100,7 +100,7 @@ func ExampleRegister() {
 	me()
 
 	// Output:
-	// POST routes: /admin/loginas/:id, /admin/loginas/logout, /login
+	// POST routes: /admin/loginas/:id, /admin/loginas/access/end, /admin/loginas/logout, /login
 	// me: admin impersonated: false
 	// audit: start () actor=admin target=alice
 	// 303 to /

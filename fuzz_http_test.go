@@ -1,14 +1,13 @@
 package loginas_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/gin-loginas/loginas"
 )
@@ -31,7 +30,7 @@ func (r *fuzzRig) app(tb testing.TB, store uint8) *rigApp {
 		for _, kind := range rigStoreKinds {
 			r.apps = append(r.apps, newRigApp(tb, newRigStore(tb, kind), newRigDirectory(2), true, func(o *loginas.Options) {
 				o.Clock = func() time.Time { return now }
-				o.Audit = func(*gin.Context, loginas.Event) error { return nil }
+				o.Audit = func(context.Context, loginas.Event) error { return nil }
 			}))
 		}
 	}
@@ -125,9 +124,9 @@ func fuzzRoute(f *testing.F, route string) {
 		}
 		switch tokenMode % 4 {
 		case 2:
-			headers[loginas.DefaultCSRFHeader] = session.token
+			headers[loginas.CSRFHeader] = session.token
 		case 3:
-			headers[loginas.DefaultCSRFHeader] = cookieData
+			headers[loginas.CSRFHeader] = cookieData
 		}
 		for name, v := range headers {
 			if v != "" && fuzzHeaderValue(v) {

@@ -1,10 +1,6 @@
 package loginas
 
-import (
-	"net/http"
-
-	"github.com/gin-gonic/gin"
-)
+import "github.com/gin-gonic/gin"
 
 // Guard returns a middleware that refuses every request of an impersonated
 // session with 403 and audits it (denied, cause guarded). Put it on the
@@ -16,11 +12,18 @@ func (p *Plugin) Guard() gin.HandlerFunc {
 			p.fail(c, errMiddlewareMissing)
 			return
 		}
-		imp, ok := Current(c)
-		if !ok {
+		imp := current(c)
+		if imp == nil {
 			c.Next()
 			return
 		}
-		p.deny(c, http.StatusForbidden, &Refusal{Cause: CauseGuarded, Message: p.messages(c).Guarded}, &imp)
+		s, gs, err := sessionOf(c)
+		if err != nil {
+			p.fail(c, err)
+			return
+		}
+		r := p.newRequest(c, s, gs)
+		r.actor, r.target = &imp.Actor, &imp.Target
+		r.refuse(CauseGuarded, "a route behind Guard")
 	}
 }

@@ -3,107 +3,84 @@ package loginas
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/url"
-	"strings"
+	"fmt"
+	"slices"
 	"time"
 
-	"github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
-	gsessions "github.com/gorilla/sessions"
 )
 
-// maxFormBytes caps the body of a POST to the plugin's routes.
-const maxFormBytes = 64 << 10
-
-// ErrUserStore means Options.FindUser failed for a reason other than
-// ErrUserNotFound.
-var ErrUserStore = errors.New("loginas: user lookup failed")
-
-// ErrAudit means the audit sink failed to record the start of an
-// impersonation, so the switch was not made.
-var ErrAudit = errors.New("loginas: audit sink failed")
-
-// errMiddlewareMissing means a handler ran without the plugin's middleware.
-var errMiddlewareMissing = errors.New("loginas: the loginas middleware did not run on this request: use Register, or router.Use(p.Middleware()) before the routes")
-
-// LoginAsHandler returns the handler of POST {Prefix}/:id, which Register
-// mounts.
-func (p *Plugin) LoginAsHandler() gin.HandlerFunc { return p.loginAs }
-
-// LogoutHandler returns the handler of POST {Prefix}/logout, which Register
-// mounts.
-func (p *Plugin) LogoutHandler() gin.HandlerFunc { return p.logout }
-
 func (p *Plugin) loginAs(c *gin.Context) {
-	s, gs, ok := p.routeSession(c)
+	r, ok := p.routeRequest(c, false)
 	if !ok {
 		return
 	}
-	msg := p.messages(c)
-	userValue := s.Get(p.sessionKey)
-	if userValue == nil {
-		p.refuseAnonymous(c)
+	if r.imp != nil {
+		r.actor, r.target = &r.imp.Actor, &r.imp.Target
+		r.refuse(CauseNested, "the session is already an impersonation")
 		return
 	}
-	if _, nested := c.Get(impersonationKey{}); nested {
-		imp, _ := Current(c)
-		p.refuse(c, s, http.StatusConflict, &Refusal{Cause: CauseNested, Message: msg.AlreadyImpersonating}, &imp.Actor, &imp.Target, "")
+	actor, ok := r.signedInUser()
+	if !ok {
 		return
 	}
-	actor, err := p.findUser(c, sessionID(userValue))
-	if errors.Is(err, ErrUserNotFound) || errors.Is(err, ErrBadID) {
-		p.refuseAnonymous(c)
-		return
-	}
-	if err != nil {
-		p.fail(c, err)
-		return
-	}
+	r.actor = &actor
 	if !p.mayImpersonate(c, actor) {
-		p.refuse(c, s, http.StatusForbidden, &Refusal{Cause: CauseNotPermitted, Message: msg.NotPermitted}, &actor, nil, "")
+		r.refuse(CauseNotPermitted, "CanImpersonate refused the actor, or the actor is not Active")
 		return
 	}
-	target, err := p.findUser(c, c.Param("id"))
+	id := c.Param("id")
+	target, err := p.findUser(c, id)
 	switch {
 	case errors.Is(err, ErrBadID):
-		p.refuse(c, s, http.StatusBadRequest, &Refusal{Cause: CauseBadID, Message: msg.BadID}, &actor, &User{ID: printableID(c.Param("id"))}, "")
+		r.target = &User{ID: printableID(id)}
+		r.refuse(CauseBadID, "the :id is not a valid user ID (see ParseID)")
 		return
 	case errors.Is(err, ErrUserNotFound):
-		p.refuse(c, s, http.StatusNotFound, &Refusal{Cause: CauseNotFound, Message: msg.NotFound}, &actor, &User{ID: c.Param("id")}, "")
+		r.target = &User{ID: id}
+		r.refuse(CauseNotFound, "FindUser found no user")
 		return
 	case err != nil:
 		p.fail(c, err)
 		return
 	}
-	if r := p.pairRule(c, actor, target); r != nil {
-		status := http.StatusForbidden
-		if r.Cause == CauseSelf {
-			status = http.StatusUnprocessableEntity
+	r.target = &target
+	if ref := p.pairRule(c, actor, target); ref != nil {
+		r.refuseWith(ref, "a rule about this actor and this target")
+		return
+	}
+	reason, problem := cleanReason(r.field("reason"), p.opts.MaxReasonLength, p.opts.ReasonRequired)
+	if problem != "" {
+		r.refuse(problem, "the reason field")
+		return
+	}
+	r.reason = reason
+	var consentUntil time.Time
+	if p.opts.RequireConsent {
+		if consentUntil, err = p.consents.Consent(c, target.ID); err != nil {
+			p.fail(c, fmt.Errorf("%w: reading the consent of %s: %w", ErrStore, target.ID, err))
+			return
 		}
-		p.refuse(c, s, status, r, &actor, &target, "")
-		return
+		if !p.opts.Clock().Before(consentUntil) {
+			r.refuse(CauseNoConsent, "RequireConsent: the target has no live grant")
+			return
+		}
 	}
-	reason, problem := cleanReason(c.Request.PostFormValue("reason"), p.opts.MaxReasonLength, p.opts.ReasonRequired)
-	if problem != reasonOK {
-		p.refuse(c, s, http.StatusUnprocessableEntity, problem.refusal(msg), &actor, &target, "")
-		return
-	}
-
-	imp, err := p.start(c, gs, actor, target, reason)
+	imp, err := p.start(r, consentUntil)
 	if err != nil {
 		p.fail(c, err)
 		return
 	}
-	if wantsJSON(c.Request) {
-		c.JSON(http.StatusOK, p.stateJSON(imp))
-		return
-	}
-	c.Redirect(http.StatusSeeOther, p.next(c, p.opts.RedirectURL))
+	r.answer(p.stateJSON(imp), "", r.next(p.opts.RedirectURL))
 }
 
-// start switches the session to target, all or nothing, and records it.
-func (p *Plugin) start(c *gin.Context, gs *gsessions.Session, actor, target User, reason string) (*Impersonation, error) {
+// start switches the session to r.target, all or nothing, and records it:
+// the audit trail first, then the new session is saved, then the Store (and
+// the History) learn of it, and only then is the old session retired and
+// the new cookie sent. When a step fails, the steps before it are undone or
+// marked failed, and UpdateLastLogin and Notify have not been called.
+func (p *Plugin) start(r *request, consentUntil time.Time) (*Impersonation, error) {
+	c, actor, target := r.c, *r.actor, *r.target
 	now := p.opts.Clock()
 	limit := p.opts.MaxDuration
 	if p.opts.MaxDurationFor != nil {
@@ -111,285 +88,393 @@ func (p *Plugin) start(c *gin.Context, gs *gsessions.Session, actor, target User
 			limit = d
 		}
 	}
-	rec := record{ID: newRecordID(), ActorID: actor.ID, TargetID: target.ID, Started: now, Deadline: now.Add(limit)}
-	stored, err := p.opts.StoreUserID(target.ID)
+	deadline := now.Add(limit)
+	if !consentUntil.IsZero() && consentUntil.Before(deadline) {
+		deadline = consentUntil
+	}
+	stored, err := p.storedID(r.user, target.ID)
 	if err != nil {
-		return nil, errors.Join(ErrUserStore, err)
-	}
-	if p.opts.UpdateLastLogin != nil {
-		if err := p.opts.UpdateLastLogin(c, target); err != nil {
-			return nil, errors.Join(ErrUserStore, err)
-		}
-	}
-	name := p.opts.DisplayName(target)
-	values := p.newValues(fill(p.messages(c).Switched, name, p.opts.DisplayName(actor)))
-	values[p.opts.SessionKey] = stored
-	values[p.opts.RecordKey] = p.keys.encode(rec)
-
-	started := p.eventFor(ActionStart, "", &actor, &target)
-	started.ImpersonationID, started.Reason = rec.ID, reason
-	if err := p.audit(c, started); err != nil {
-		return nil, errors.Join(ErrAudit, err)
-	}
-	if err := replaceSession(c, gs, values); err != nil {
-		failed := p.eventFor(ActionEnd, CauseFailed, &actor, &target)
-		failed.ImpersonationID, failed.Detail = rec.ID, err.Error()
-		_ = p.audit(c, failed)
 		return nil, err
 	}
-	return &Impersonation{ID: rec.ID, Actor: actor, Target: target, Started: rec.Started, Deadline: rec.Deadline}, nil
+	rec := record{ID: newRecordID(), ActorID: actor.ID, TargetID: target.ID, Started: now, Deadline: deadline}
+	entry := Entry{
+		ID: rec.ID, ActorID: actor.ID, ActorName: p.name(actor), TargetID: target.ID, TargetName: p.name(target),
+		Reason: r.reason, Started: rec.Started, Deadline: rec.Deadline,
+	}
+	if err := p.audit(c, p.entryEvent(ActionStart, entry)); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrAudit, err)
+	}
+	values := p.newValues(fill(r.messages().Switched, entry.TargetName, entry.ActorName))
+	values[p.opts.SessionKey] = stored
+	values[p.opts.RecordKey] = p.keys.encode(rec)
+	sw, err := prepareSession(c, r.gs, values)
+	if err != nil {
+		p.abandon(c, entry, false, err)
+		return nil, err
+	}
+	if err := p.opts.Store.Start(c, entry); err != nil {
+		sw.abort()
+		p.abandon(c, entry, false, err)
+		return nil, fmt.Errorf("%w: recording the start: %w", ErrStore, err)
+	}
+	if err := p.record(c, entry); err != nil {
+		sw.abort()
+		p.abandon(c, entry, true, err)
+		return nil, fmt.Errorf("%w: recording the start in the history: %w", ErrStore, err)
+	}
+	if err := sw.commit(true); err != nil {
+		p.abandon(c, entry, true, err)
+		return nil, err
+	}
+	p.touch(c, target)
+	p.notify(c, entry)
+	return &Impersonation{ID: rec.ID, Actor: actor, Target: target, Started: rec.Started, Deadline: rec.Deadline, Reason: r.reason}, nil
+}
+
+// abandon records that a start which was audited could not be completed:
+// its entry ends (when the Store has it) and the audit trail says why.
+func (p *Plugin) abandon(c *gin.Context, e Entry, stored bool, cause error) {
+	e.Ended, e.Cause = p.opts.Clock(), CauseFailed
+	if stored {
+		if _, err := p.opts.Store.End(c, Selector{ID: e.ID}, CauseFailed, e.Ended); err != nil {
+			p.opts.Logger.Error("loginas: marking a failed start", "impersonation", e.ID, "err", err)
+		}
+		_ = p.record(c, e)
+	}
+	failed := p.entryEvent(ActionEnd, e)
+	failed.Detail = cause.Error()
+	_ = p.audit(c, failed)
 }
 
 func (p *Plugin) logout(c *gin.Context) {
-	s, gs, ok := p.routeSession(c)
+	r, ok := p.routeRequest(c, true)
 	if !ok {
 		return
 	}
-	dest := p.next(c, p.opts.LogoutRedirectURL)
-	if imp, ok := Current(c); ok {
-		if err := p.restore(c, gs, imp); err != nil {
+	dest := r.next(p.opts.LogoutRedirectURL)
+	switch {
+	case r.imp != nil:
+		if err := p.restore(r); err != nil {
 			p.fail(c, err)
 			return
 		}
-		if wantsJSON(c.Request) {
-			c.JSON(http.StatusOK, gin.H{"impersonating": false, "user": userJSON(p, imp.Actor), "redirect": dest})
-			return
-		}
-		c.Redirect(http.StatusSeeOther, dest)
-		return
-	}
-	if s.Get(p.sessionKey) != nil {
-		if err := replaceSession(c, gs, p.newValues("")); err != nil {
+		r.answer(gin.H{"impersonating": false, "user": p.userJSON(r.imp.Actor), "redirect": dest}, "", dest)
+	case r.user != nil:
+		if err := replaceSession(c, r.gs, p.newValues("")); err != nil {
 			p.fail(c, err)
 			return
 		}
+		r.answer(gin.H{"impersonating": false, "user": nil, "redirect": dest}, "", dest)
+	default:
+		r.answer(gin.H{"impersonating": false, "user": nil, "redirect": dest}, "", dest)
 	}
-	if wantsJSON(c.Request) {
-		c.JSON(http.StatusOK, gin.H{"impersonating": false, "user": nil, "redirect": dest})
-		return
-	}
-	c.Redirect(http.StatusSeeOther, dest)
 }
 
-// Restore returns an impersonating session to its actor, as the logout route
-// does, for apps that keep their own logout handler: call it first, and if
-// it returns true the actor is back and the handler should redirect instead
-// of logging out. It returns false, changing nothing, when the request is
-// not impersonated. The app's handler must carry its own CSRF protection.
+// Restore returns an impersonating session to its actor, as the logout
+// route does, for apps that keep their own logout handler: call it first,
+// and if it returns true the actor is back and the handler should redirect
+// instead of logging out. It returns false, changing nothing, when the
+// request is not impersonated. Mount the handler behind ReturnRoute, which
+// gives it the plugin's cross-origin and CSRF checks and lets it through
+// ReadOnly.
 func (p *Plugin) Restore(c *gin.Context) (bool, error) {
 	if _, ran := c.Get(ContextKey); !ran {
 		return false, errMiddlewareMissing
 	}
-	imp, ok := Current(c)
-	if !ok {
+	if current(c) == nil {
 		return false, nil
 	}
-	_, gs, err := requestSession(c)
+	s, gs, err := requestSession(c)
 	if err != nil {
 		return false, err
 	}
-	if err := p.restore(c, gs, imp); err != nil {
+	if err := p.restore(p.newRequest(c, s, gs)); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
-// restore replaces the impersonated session with a fresh one for the actor.
-func (p *Plugin) restore(c *gin.Context, gs *gsessions.Session, imp Impersonation) error {
-	stored, err := p.opts.StoreUserID(imp.Actor.ID)
-	if err != nil {
-		return errors.Join(ErrUserStore, err)
-	}
-	if p.opts.UpdateLastLogin != nil {
-		if err := p.opts.UpdateLastLogin(c, imp.Actor); err != nil {
-			return errors.Join(ErrUserStore, err)
+// ReturnRoute returns the middleware to put in front of the app's own
+// logout handler when it calls Restore: it makes the checks of the
+// plugin's own routes (same origin, and the CSRF token of a signed-in
+// session, sent as the form field CSRFField or the header CSRFHeader), and
+// ReadOnly lets the route through so the actor can always return.
+func (p *Plugin) ReturnRoute() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if _, ok := p.routeRequest(c, true); ok {
+			c.Next()
 		}
 	}
-	values := p.newValues(fill(p.messages(c).Returned, p.opts.DisplayName(imp.Actor), p.opts.DisplayName(imp.Actor)))
-	values[p.opts.SessionKey] = stored
-	values[p.nonceKey] = newRecordID()
-	if err := replaceSession(c, gs, values); err != nil {
+}
+
+// restore returns r's impersonation to the actor: the actor's new session
+// is saved, the impersonation ends in the Store (so that nothing can bring
+// it back), and the impersonated session is retired. If saving or the Store
+// fails, nothing has changed.
+func (p *Plugin) restore(r *request) error {
+	c, imp := r.c, r.imp
+	stored, err := p.storedID(r.user, imp.Actor.ID)
+	if err != nil {
 		return err
 	}
-	p.rememberEnd(c, imp.ID, imp.Deadline)
-	e := p.eventFor(ActionEnd, CauseLogout, &imp.Actor, &imp.Target)
-	e.ImpersonationID = imp.ID
-	_ = p.audit(c, e)
-	c.Set(ContextKey, false)
-	c.Delete(impersonationKey{})
-	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), impersonationKey{}, (*Impersonation)(nil)))
-	c.Writer.Header().Del(HeaderImpersonatedUser)
-	c.Writer.Header().Del(HeaderImpersonator)
+	values := p.newValues(fill(r.messages().Returned, p.name(imp.Actor), p.name(imp.Actor)))
+	values[p.opts.SessionKey] = stored
+	sw, err := prepareSession(c, r.gs, values)
+	if err != nil {
+		return err
+	}
+	if _, err := p.endEntries(c, Selector{ID: imp.ID}, CauseLogout, ""); err != nil {
+		sw.abort()
+		return err
+	}
+	if err := sw.commit(false); err != nil {
+		p.opts.Logger.Warn("loginas: the impersonated session stays in the session store; it has ended, so it is refused", "impersonation", imp.ID, "err", err)
+	}
+	p.setImpersonation(c, nil)
+	p.touch(c, imp.Actor)
 	return nil
 }
 
-// routeSession runs the checks both routes share: the plugin's middleware
-// ran, the body is small and readable, the request is same-origin and (for
-// a signed-in session) carries the CSRF token. It answers the request itself
-// and returns false when a check fails.
-func (p *Plugin) routeSession(c *gin.Context) (sessions.Session, *gsessions.Session, bool) {
-	if _, ran := c.Get(ContextKey); !ran {
-		p.fail(c, errMiddlewareMissing)
-		return nil, nil, false
+// endAccess ends one impersonation: for the person whose account it uses
+// (cause ended_by_target), or for a user CanManage allows (ended_by_admin).
+func (p *Plugin) endAccess(c *gin.Context) {
+	r, ok := p.routeRequest(c, false)
+	if !ok {
+		return
 	}
-	s, gs, err := requestSession(c)
+	me, ok := r.person()
+	if !ok {
+		return
+	}
+	id := r.field("impersonation")
+	var entry Entry
+	var err error
+	if isRecordID(id) {
+		entry, err = p.opts.Store.Entry(c, id)
+	} else {
+		err = ErrNoEntry
+	}
+	if err != nil && !errors.Is(err, ErrNoEntry) {
+		p.fail(c, fmt.Errorf("%w: %w", ErrStore, err))
+		return
+	}
+	found := err == nil
+	var cause Cause
+	switch {
+	case found && entry.TargetID == me.ID:
+		cause = CauseEndedByTarget
+	case p.mayManage(c, me):
+		cause = CauseEndedByAdmin
+	default:
+		// Whether the ID exists is not told to those who may not end it.
+		r.refuse(CauseNotPermitted, "neither the target of this impersonation nor allowed by CanManage")
+		return
+	}
+	if !found {
+		r.refuse(CauseNoEntry, "the Store has no impersonation with this ID")
+		return
+	}
+	ended, err := p.endEntries(c, Selector{ID: id}, cause, "")
 	if err != nil {
 		p.fail(c, err)
-		return nil, nil, false
+		return
 	}
-	msg := p.messages(c)
-	// Refusals here name the session's user unverified: the request may be
-	// forged.
-	reject := func(status int, r *Refusal, detail string) {
-		e := Event{Action: ActionDenied, Cause: r.Cause, ActorID: sessionID(s.Get(p.sessionKey)), Detail: detail}
-		_ = p.audit(c, e)
-		p.answer(c, status, r)
+	msg := r.messages()
+	flash := fill(msg.AccessEnded, entry.TargetName, p.shownActor(entry))
+	if len(ended) == 0 {
+		flash = msg.AlreadyEnded
 	}
-	forbidden := &Refusal{Cause: CauseForbidden, Message: msg.Forbidden}
-	if err := p.origins.Check(c.Request); err != nil {
-		reject(http.StatusForbidden, forbidden, "cross-origin request")
-		return nil, nil, false
+	r.answer(gin.H{"ended": len(ended) == 1, "impersonation": id}, flash, r.next(p.back(c)))
+}
+
+// consent grants or withdraws the signed-in person's consent to the use of
+// their account. Withdrawing ends the live impersonations of it.
+func (p *Plugin) consent(c *gin.Context) {
+	r, ok := p.routeRequest(c, false)
+	if !ok {
+		return
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
-	if err := c.Request.ParseForm(); err != nil {
-		status := http.StatusBadRequest
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			status = http.StatusRequestEntityTooLarge
+	me, ok := r.person()
+	if !ok {
+		return
+	}
+	msg, now := r.messages(), p.opts.Clock()
+	var until time.Time
+	flash := msg.ConsentWithdrawn
+	if r.field("withdraw") == "" {
+		d, err := time.ParseDuration(r.field("duration"))
+		if err != nil || !slices.Contains(p.opts.ConsentDurations, d) {
+			r.refuse(CauseBadRequest, "duration must be one of Options.ConsentDurations")
+			return
 		}
-		reject(status, &Refusal{Cause: CauseBadRequest, Message: msg.BadRequest}, err.Error())
-		return nil, nil, false
+		until = now.Add(d)
+		flash = fillTime(msg.ConsentGranted, until)
 	}
-	// An anonymous logout changes nothing, so it needs no token.
-	anonymousLogout := s.Get(p.sessionKey) == nil && c.FullPath() == p.logoutURL
-	if !anonymousLogout && !p.tokenValid(c, s, gs) {
-		reject(http.StatusForbidden, forbidden, "CSRF token missing or wrong")
-		return nil, nil, false
+	if err := p.consents.SetConsent(c, me.ID, until); err != nil {
+		p.fail(c, fmt.Errorf("%w: recording consent: %w", ErrStore, err))
+		return
 	}
-	return s, gs, true
-}
-
-// refuse answers a refused switch: JSON clients get the status and
-// {"error": message}; browsers get a flash message and a 303 back to the
-// page they came from. Every refusal is audited.
-func (p *Plugin) refuse(c *gin.Context, s sessions.Session, status int, r *Refusal, actor, target *User, reason string) {
-	e := p.eventFor(ActionDenied, r.Cause, actor, target)
-	e.Detail, e.Reason = r.Message, reason
+	e := p.event(ActionConsent, CauseGranted, nil, &me)
+	e.Deadline = until
+	if until.IsZero() {
+		e.Cause = CauseWithdrawn
+		if _, err := p.endEntries(c, Selector{TargetID: me.ID}, CauseConsentWithdrawn, ""); err != nil {
+			p.fail(c, err)
+			return
+		}
+	}
 	_ = p.audit(c, e)
-	if wantsJSON(c.Request) {
-		c.AbortWithStatusJSON(status, gin.H{"error": r.Message})
+	r.answer(gin.H{"consent": consentJSON(until)}, flash, r.next(p.back(c)))
+}
+
+// person returns the signed-in user of a request that acts on their own
+// account (ending an access, consent), refusing it while impersonating: the
+// person at the keyboard is then somebody else.
+func (r *request) person() (User, bool) {
+	if r.imp != nil {
+		r.actor, r.target = &r.imp.Actor, &r.imp.Target
+		r.refuse(CauseGuarded, "not while impersonating: the person at the keyboard is the actor")
+		return User{}, false
+	}
+	u, ok := r.signedInUser()
+	if ok {
+		r.actor = &u
+	}
+	return u, ok
+}
+
+// signedInUser loads the user under SessionKey, refusing the request when
+// there is none.
+func (r *request) signedInUser() (User, bool) {
+	if r.user == nil {
+		r.refuse(CauseNotSignedIn, fmt.Sprintf("no value under Options.SessionKey %q", r.p.opts.SessionKey))
+		return User{}, false
+	}
+	u, err := r.p.findUser(r.c, sessionID(r.user))
+	switch {
+	case errors.Is(err, ErrUserNotFound), errors.Is(err, ErrBadID):
+		r.refuse(CauseNotSignedIn, fmt.Sprintf("FindUser found no user for the value under Options.SessionKey %q", r.p.opts.SessionKey))
+		return User{}, false
+	case err != nil:
+		r.p.fail(r.c, err)
+		return User{}, false
+	}
+	return u, true
+}
+
+// End ends the impersonation with the given ID on every instance that
+// shares the Store: its session is signed out on its next request. It is
+// audited as end, cause ended_by_admin. Ending one that has already ended
+// does nothing.
+func (p *Plugin) End(ctx context.Context, impersonationID string) error {
+	_, err := p.endEntries(ctx, Selector{ID: impersonationID}, CauseEndedByAdmin, "")
+	return err
+}
+
+// EndAll ends every impersonation that actorID has started so far, on every
+// instance that shares the Store: each one is signed out on its next
+// request, audited as end with cause ended. The actor's own session is
+// untouched, and new impersonations may start afterwards. It compares no
+// clocks: the Store marks the live entries.
+func (p *Plugin) EndAll(ctx context.Context, actorID string) error {
+	if err := ParseID(actorID); err != nil {
+		return err
+	}
+	_, err := p.endEntries(ctx, Selector{ActorID: actorID}, CauseEnded, "")
+	return err
+}
+
+// endEntries ends what sel picks in the Store and records each end that
+// this call made: audit (with detail), History and Notify.
+func (p *Plugin) endEntries(ctx context.Context, sel Selector, cause Cause, detail string) ([]Entry, error) {
+	ended, err := p.opts.Store.End(ctx, sel, cause, p.opts.Clock())
+	if err != nil {
+		return nil, fmt.Errorf("%w: ending an impersonation: %w", ErrStore, err)
+	}
+	for _, e := range ended {
+		ev := p.entryEvent(ActionEnd, e)
+		ev.Detail = detail
+		_ = p.audit(ctx, ev)
+		if err := p.record(ctx, e); err != nil {
+			p.opts.Logger.Error("loginas: recording the end in the history", "impersonation", e.ID, "err", err)
+		}
+		p.notify(ctx, e)
+	}
+	return ended, nil
+}
+
+// record writes e to the History, unless the History is the Store, which
+// has it already.
+func (p *Plugin) record(ctx context.Context, e Entry) error {
+	if p.opts.History == nil || any(p.opts.History) == any(p.opts.Store) {
+		return nil
+	}
+	return p.opts.History.Record(ctx, e)
+}
+
+// notify hands e to Options.Notify, with the actor shown as the person sees
+// them.
+func (p *Plugin) notify(ctx context.Context, e Entry) {
+	if p.opts.Notify != nil {
+		e.ActorName = p.shownActor(e)
+		p.opts.Notify(ctx, e)
+	}
+}
+
+// shownActor is the actor's name as the person impersonated sees it.
+func (p *Plugin) shownActor(e Entry) string {
+	if p.opts.ActorLabel != "" {
+		return p.opts.ActorLabel
+	}
+	return e.ActorName
+}
+
+// touch calls UpdateLastLogin after a switch or return, logging its error.
+func (p *Plugin) touch(c *gin.Context, u User) {
+	if p.opts.UpdateLastLogin == nil {
 		return
 	}
-	s.AddFlash(r.Message, p.flashKey())
-	if err := s.Save(); err != nil {
-		p.fail(c, errors.Join(ErrSessionStore, err))
-		return
+	if err := p.opts.UpdateLastLogin(c, u); err != nil {
+		p.opts.Logger.Error("loginas: UpdateLastLogin failed", "user", u.ID, "err", err)
 	}
-	c.Redirect(http.StatusSeeOther, p.back(c))
-	c.Abort()
 }
 
-// refuseAnonymous answers a switch attempted without a signed-in user.
-func (p *Plugin) refuseAnonymous(c *gin.Context) {
-	_ = p.audit(c, Event{Action: ActionDenied, Cause: CauseNotSignedIn, TargetID: printableID(c.Param("id"))})
-	if p.opts.LoginURL != "" && !wantsJSON(c.Request) {
-		c.Redirect(http.StatusSeeOther, p.opts.LoginURL)
-		c.Abort()
-		return
-	}
-	p.answer(c, http.StatusUnauthorized, &Refusal{Cause: CauseNotSignedIn, Message: p.messages(c).NotSignedIn})
-}
-
-// deny answers a request refused while impersonating (Guard, ReadOnly)
-// with a 403 and audits it.
-func (p *Plugin) deny(c *gin.Context, status int, r *Refusal, imp *Impersonation) {
-	e := p.eventFor(ActionDenied, r.Cause, &imp.Actor, &imp.Target)
-	e.ImpersonationID, e.Detail = imp.ID, r.Message
-	_ = p.audit(c, e)
-	p.answer(c, status, r)
-}
-
-// answer writes a 4xx response through the error handler.
-func (p *Plugin) answer(c *gin.Context, status int, r *Refusal) {
-	p.opts.ErrorHandler(c, status, r)
-	c.Abort()
-}
-
-// fail answers a failure of a store, the audit sink or the set-up with a
-// 5xx, logging the cause.
-func (p *Plugin) fail(c *gin.Context, err error) {
-	status := http.StatusInternalServerError
-	if errors.Is(err, ErrSessionStore) {
-		status = http.StatusServiceUnavailable
-	}
-	p.opts.Logger.Error("loginas: request failed", "status", status, "path", c.Request.URL.Path, "err", err)
-	p.opts.ErrorHandler(c, status, err)
-	c.Abort()
-}
-
-// findUser validates id and loads the user.
-func (p *Plugin) findUser(c *gin.Context, id string) (User, error) {
+// findUser validates id and loads the user. The user's own ID, which may be
+// another spelling of id, is the one the plugin uses from then on.
+func (p *Plugin) findUser(ctx context.Context, id string) (User, error) {
 	if err := ParseID(id); err != nil {
 		return User{}, err
 	}
-	u, err := p.opts.FindUser(c, id)
+	u, err := p.opts.FindUser(ctx, id)
 	if err != nil {
 		if errors.Is(err, ErrUserNotFound) {
 			return User{}, ErrUserNotFound
 		}
-		return User{}, errors.Join(ErrUserStore, err)
+		return User{}, fmt.Errorf("%w: %w", ErrUserStore, err)
 	}
-	if u.ID != id {
-		return User{}, errors.Join(ErrUserStore, errors.New("FindUser returned a user with another ID than asked for"))
+	if ParseID(u.ID) != nil {
+		return User{}, fmt.Errorf("%w: FindUser(%q) returned a user whose ID %q is not a valid ID", ErrUserStore, id, u.ID)
 	}
 	return u, nil
 }
 
-// next returns the form's next value when it is a local path, else def.
-func (p *Plugin) next(c *gin.Context, def string) string {
-	if n := c.Request.PostFormValue("next"); IsLocalURL(n) {
-		return n
-	}
-	return def
-}
-
-// back returns the Referer's path when it is a page of this site, else
-// RefusalRedirectURL.
-func (p *Plugin) back(c *gin.Context) string {
-	ref, err := url.Parse(c.Request.Referer())
-	if err != nil || ref.Host != c.Request.Host || (ref.Scheme != "http" && ref.Scheme != "https") || ref.User != nil {
-		return p.opts.RefusalRedirectURL
-	}
-	if u := ref.RequestURI(); IsLocalURL(u) {
-		return u
-	}
-	return p.opts.RefusalRedirectURL
-}
-
-// wantsJSON reports whether the client asked for JSON rather than a page.
-func wantsJSON(r *http.Request) bool {
-	accept := r.Header.Get("Accept")
-	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html")
-}
-
-// printableID returns id for the audit trail when it is a valid ID, else a
-// marker: malformed input is not copied into logs.
-func printableID(id string) string {
-	if ParseID(id) != nil {
-		return "(malformed)"
-	}
-	return id
-}
-
-func userJSON(p *Plugin, u User) gin.H {
-	return gin.H{"id": u.ID, "name": p.opts.DisplayName(u)}
+func (p *Plugin) userJSON(u User) gin.H {
+	return gin.H{"id": u.ID, "name": p.name(u)}
 }
 
 func (p *Plugin) stateJSON(imp *Impersonation) gin.H {
 	return gin.H{
 		"impersonating": true,
-		"user":          userJSON(p, imp.Target),
-		"impersonator":  userJSON(p, imp.Actor),
+		"impersonation": imp.ID,
+		"user":          p.userJSON(imp.Target),
+		"impersonator":  p.userJSON(imp.Actor),
 		"deadline":      imp.Deadline.UTC().Format(time.RFC3339),
 	}
+}
+
+func consentJSON(until time.Time) gin.H {
+	if until.IsZero() {
+		return gin.H{"granted": false, "until": nil}
+	}
+	return gin.H{"granted": true, "until": until.UTC().Format(time.RFC3339)}
 }

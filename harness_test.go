@@ -146,7 +146,7 @@ type auditLog struct {
 	events []loginas.Event
 }
 
-func (a *auditLog) sink(_ *gin.Context, e loginas.Event) error {
+func (a *auditLog) sink(_ context.Context, e loginas.Event) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.events = append(a.events, e)
@@ -246,6 +246,29 @@ func withUsers(u *userStore) appOption {
 
 var quietLogger = slog.New(slog.DiscardHandler)
 
+// logBuffer collects what a Logger writes, at every level, for tests that
+// read it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 // baseOptions returns the options every test app starts from: the required
 // fields, a recording audit sink, a test clock and a silent logger.
 func baseOptions(users *userStore, audit *auditLog, clock *testClock) loginas.Options {
@@ -344,7 +367,7 @@ func addTestRoutes(r *gin.Engine, p *loginas.Plugin) {
 		c.Status(http.StatusNoContent)
 	})
 	r.GET("/test/csrf", func(c *gin.Context) {
-		c.String(http.StatusOK, p.CSRFToken(c))
+		c.String(http.StatusOK, loginas.Token(c))
 	})
 	r.GET("/test/state", func(c *gin.Context) {
 		s := sessions.Default(c)
@@ -544,7 +567,7 @@ func (c *client) withToken(form url.Values) url.Values {
 	for k, v := range form {
 		out[k] = v
 	}
-	out.Set(loginas.DefaultCSRFField, c.token())
+	out.Set(loginas.CSRFField, c.token())
 	return out
 }
 

@@ -1,7 +1,6 @@
 package loginas
 
 import (
-	"errors"
 	"net/url"
 	"strings"
 	"unicode"
@@ -13,9 +12,6 @@ const maxIDLength = 128
 
 // maxNextLength is the longest next value followed, in bytes.
 const maxNextLength = 2048
-
-// ErrBadID is returned by ParseID for a value that cannot be a user ID.
-var ErrBadID = errors.New("loginas: malformed user ID")
 
 // ParseID checks a user ID taken from a URL or a session: non-empty, at most
 // 128 bytes of valid UTF-8, no white space at either end, no control
@@ -59,51 +55,26 @@ func IsLocalURL(u string) bool {
 	return err == nil && parsed.Scheme == "" && parsed.Host == "" && parsed.User == nil
 }
 
-// reasonError says why a reason was refused.
-type reasonError int
-
-const (
-	reasonOK reasonError = iota
-	reasonMissing
-	reasonTooLong
-	reasonInvalid
-)
-
-// refusal returns the refusal for a reason problem, in the request's
-// language.
-func (e reasonError) refusal(msg *Messages) *Refusal {
-	switch e {
-	case reasonMissing:
-		return &Refusal{Cause: CauseReasonRequired, Message: msg.ReasonRequired}
-	case reasonTooLong:
-		return &Refusal{Cause: CauseReasonTooLong, Message: msg.ReasonTooLong}
-	}
-	return &Refusal{Cause: CauseReasonInvalid, Message: msg.ReasonInvalid}
-}
-
 // cleanReason trims a reason and checks it: valid UTF-8, no control
-// characters but tab and line breaks, at most max characters, and present
-// when required. Line breaks are normalised to "\n".
-func cleanReason(raw string, max int, required bool) (string, reasonError) {
+// characters but tab and line breaks, no line separators or bidirectional
+// controls (they could disguise the text in a log or an audit page), at most
+// max characters, and present when required. Line breaks are normalised to
+// "\n". It returns the cause of a refusal, or "".
+func cleanReason(raw string, max int, required bool) (string, Cause) {
 	if !utf8.ValidString(raw) {
-		return "", reasonInvalid
+		return "", CauseReasonInvalid
 	}
 	reason := strings.TrimSpace(strings.ReplaceAll(raw, "\r\n", "\n"))
 	for _, r := range reason {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			return "", reasonInvalid
-		}
-		if r == '\u2028' || r == '\u2029' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') {
-			// Line separators and bidi overrides could disguise the text in a
-			// log or an audit page.
-			return "", reasonInvalid
+		if unsafeRune(r, true) {
+			return "", CauseReasonInvalid
 		}
 	}
 	if utf8.RuneCountInString(reason) > max {
-		return "", reasonTooLong
+		return "", CauseReasonTooLong
 	}
 	if required && reason == "" {
-		return "", reasonMissing
+		return "", CauseReasonRequired
 	}
-	return reason, reasonOK
+	return reason, ""
 }

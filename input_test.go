@@ -182,7 +182,7 @@ func TestUnreadableBodyIsRefused(t *testing.T) {
 		c := a.client()
 		c.signIn("admin")
 		bad := c.doRaw(http.MethodPost, a.plugin.LoginAsURL("alice"), "reason=%zz&x=%",
-			header("Content-Type", "application/x-www-form-urlencoded", loginas.DefaultCSRFHeader, c.token()))
+			header("Content-Type", "application/x-www-form-urlencoded", loginas.CSRFHeader, c.token()))
 		assert.Equal(t, http.StatusBadRequest, bad.status)
 		assert.Equal(t, "admin", c.state().user())
 	})

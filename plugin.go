@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,15 +22,27 @@ const (
 	DefaultMaxDuration     = time.Hour
 	DefaultMaxReasonLength = 500
 	DefaultRecordKey       = "loginas.record"
-	DefaultCSRFField       = "loginas_csrf"
-	DefaultCSRFHeader      = "X-Loginas-CSRF"
+	DefaultFlashKey        = "_flash" // gin-contrib/sessions' own default
+)
+
+// DefaultConsentDurations are the periods a person may grant access for
+// when Options.ConsentDurations is empty: an hour, a day and a week.
+var DefaultConsentDurations = []time.Duration{time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
+
+// Names of the fields the plugin reads from forms and JSON bodies, and of
+// the header that may carry the CSRF token instead.
+const (
+	CSRFField  = "loginas_csrf"
+	CSRFHeader = "X-Loginas-CSRF"
 )
 
 // User is what the plugin needs to know about an account. The app's FindUser
 // fills it in from its own user model.
 type User struct {
-	// ID identifies the user; it is the :id of the login-as route and the
-	// value kept under Options.SessionKey.
+	// ID identifies the user. FindUser may find a user under another
+	// spelling of the ID ("01" for "1"); the ID it returns is the one the
+	// plugin uses everywhere: in the record, the rules, the hooks, the
+	// session, the audit trail and the headers.
 	ID string
 	// Name is the display name used in messages, the banner and the audit
 	// trail (unless Options.DisplayName says otherwise).
@@ -43,14 +56,11 @@ type User struct {
 	// (false) means disabled, so a FindUser that forgets to set it fails
 	// closed.
 	Active bool
-	// Data carries the app's own user value to the permission hooks. The
-	// plugin never reads it.
+	// Data carries the app's own user value. The plugin never reads it; the
+	// hooks get it, and so does the app through Current(c), which saves it
+	// loading the users of an impersonated request again.
 	Data any
 }
-
-// ErrUserNotFound is what Options.FindUser returns when no user has the
-// given ID. Any other error is treated as a failure of the user store.
-var ErrUserNotFound = errors.New("loginas: user not found")
 
 // Options configures the plugin. FindUser, SessionKey and Secret are
 // required; every other field has a documented default for its zero value.
@@ -72,7 +82,7 @@ type Options struct {
 	// impersonation. Each must also be at least MinSecretLength bytes.
 	PreviousSecrets [][]byte
 
-	// Prefix is where the two routes are mounted. If empty, DefaultPrefix.
+	// Prefix is where the routes are mounted. If empty, DefaultPrefix.
 	Prefix string
 
 	// RedirectURL is where a successful switch goes when the form sends no
@@ -126,19 +136,22 @@ type Options struct {
 	// DefaultMaxReasonLength.
 	MaxReasonLength int
 
-	// UpdateLastLogin, if set, is called for the target on a switch and for
-	// the actor on return, before the session is saved; an error aborts
-	// with 500 and changes nothing. If nil, "last login" is left alone.
+	// UpdateLastLogin, if set, is called for the target once a switch is
+	// made, and for the actor once a return is made. An error is logged; it
+	// does not undo the switch. If nil, "last login" is left alone.
 	UpdateLastLogin func(c *gin.Context, user User) error
 
 	// DisplayName returns the name shown for a user in messages, the banner
 	// and the audit trail. If nil, User.Name, or User.ID when Name is empty.
+	// Control and bidirectional-override characters are dropped from it.
 	DisplayName func(user User) string
 
 	// StoreUserID converts a user ID into the value written under
-	// SessionKey, for apps that keep a number there. If nil, the string ID
-	// is stored. Whatever it returns must be readable by the app and
-	// encodable by its session store (plain ints and strings are).
+	// SessionKey. If nil, the plugin writes the ID as the same Go type as
+	// the value the app keeps there (string, or any integer type), so an
+	// app that keeps a uint reads a uint back; a value of another type
+	// refuses the switch with ErrSessionValue. Whatever it returns must be
+	// readable by the app and encodable by its session store.
 	StoreUserID func(id string) (any, error)
 
 	// Messages are the texts shown to people, per language. If nil,
@@ -149,14 +162,18 @@ type Options struct {
 	// first Accept-Language entry that Messages has, else English.
 	Language func(c *gin.Context) string
 
-	// Audit receives every start, end and refusal. An error while
-	// recording a start aborts the switch (no impersonation without a
-	// trail); errors for other events are logged. If nil, events are
-	// written to Logger.
-	Audit func(c *gin.Context, event Event) error
+	// Audit receives every start, end, refusal and consent. ctx is the
+	// request's *gin.Context when there is a request (End and EndAll may be
+	// called without one). An error while recording a start aborts the
+	// switch (no impersonation without a trail); errors for other events are
+	// logged. Requests made without a signed-in user are not audited one by
+	// one: Logger gets a count of them at most once a minute. If nil, events
+	// are written to Logger.
+	Audit func(ctx context.Context, event Event) error
 
-	// Logger receives the default audit events and internal errors. If
-	// nil, slog.Default().
+	// Logger receives the default audit events, internal errors and, at
+	// debug level, why a button is hidden or a request refused. If nil,
+	// slog.Default().
 	Logger *slog.Logger
 
 	// TrustedOrigins are extra origins (scheme://host[:port]) allowed to
@@ -165,7 +182,9 @@ type Options struct {
 
 	// ExternalCSRF turns off the plugin's own CSRF token, for apps whose own
 	// CSRF middleware already protects these routes. The cross-origin check
-	// stays on.
+	// stays on, but it lets through requests that carry neither an Origin
+	// nor a Sec-Fetch-Site header, as non-browser clients send them: with
+	// ExternalCSRF the app's middleware must refuse those itself.
 	ExternalCSRF bool
 
 	// SkipRevalidation turns off the per-request check that the actor may
@@ -173,58 +192,107 @@ type Options struct {
 	// revoked admin keeps an impersonation until its time limit.
 	SkipRevalidation bool
 
-	// Revocations, if set, is consulted on every impersonated request so
-	// that Plugin.EndAll can end an actor's impersonations on every
-	// instance. If nil, EndAll is unavailable.
-	Revocations Revocations
+	// Store keeps the impersonations, so that one that ended stays ended and
+	// EndAll, End and the person's own end reach every instance that shares
+	// it. If nil, NewMemoryStore: one instance only, and a restart ends every
+	// impersonation. Several instances need a shared store (the sqlstore and
+	// redisstore modules).
+	Store Store
+
+	// History is where the people impersonated read their access history
+	// and the notices after an impersonation of their account. If nil, the
+	// Store when it implements History (the memory store and sqlstore do);
+	// otherwise the history and the notices are empty.
+	History History
+
+	// CanManage says whether a user may see every live impersonation and
+	// end any of them. If nil, whoever CanImpersonate allows.
+	CanManage func(c *gin.Context, user User) bool
+
+	// ActorLabel, if set, is shown to the people impersonated instead of
+	// the actor's name, such as "Acme support", for apps that keep their
+	// staff's names private. The audit trail keeps the real name.
+	ActorLabel string
+
+	// SkipEndNotices turns off the one-time notice that tells a person, on
+	// their next page, that their account was used.
+	SkipEndNotices bool
+
+	// Notify, if set, is called when an impersonation of a person's account
+	// starts (Entry.Ended is zero) and when it ends, so the app can tell the
+	// person by its own channel (e-mail, chat). The entry's ActorName is
+	// ActorLabel when that is set. It runs on the request that started or
+	// ended the impersonation: hand slow work to a goroutine.
+	Notify func(ctx context.Context, e Entry)
+
+	// RequireConsent refuses a switch unless the target has granted access
+	// to their account (the "loginas/consent" partial) for a period that has
+	// not run out; the grant also caps the impersonation's deadline, and
+	// withdrawing it ends the live impersonations of that person. The Store
+	// (or History) must implement Consents.
+	RequireConsent bool
+
+	// ConsentDurations are the periods a person may grant access for. If
+	// empty, DefaultConsentDurations.
+	ConsentDurations []time.Duration
 
 	// ReadOnly refuses every unsafe method (anything but GET, HEAD and
-	// OPTIONS) from an impersonated session, except the logout route.
+	// OPTIONS) from an impersonated session, except the routes that end it:
+	// the plugin's logout route and routes that use ReturnRoute.
 	ReadOnly bool
 
-	// ErrorHandler writes every answer that is not a redirect or a success:
-	// 4xx answers (err is then a *Refusal whose Message is meant for the
-	// person) and 5xx failures of a user store, session store or audit sink
-	// (err says what failed; do not show it). If nil, a short text body, or
-	// {"error": "..."} for clients that accept JSON.
+	// ErrorHandler writes every 4xx and 5xx answer: refusals (err is then a
+	// *Refusal whose Message is meant for the person) and failures of a
+	// user store, session store, Store or audit sink (err wraps one of the
+	// sentinel errors; do not show it). If nil, a short text body, or
+	// {"error": "..."} for clients that accept JSON (see WantsJSON).
 	ErrorHandler func(c *gin.Context, status int, err error)
 
 	// RecordKey is the session key of the impersonation record. If empty,
-	// DefaultRecordKey. A return also writes RecordKey+".nonce", a random
-	// value that gives the restored session a CSRF token of its own.
+	// DefaultRecordKey. The plugin also keeps RecordKey+".csrf", the random
+	// value that CSRF tokens are bound to.
 	RecordKey string
 
-	// FlashKey is the flash key messages are added under. If empty, the
-	// gin-contrib/sessions default ("_flash").
+	// FlashKey is the flash key messages are added under. If empty,
+	// DefaultFlashKey, gin-contrib/sessions' own default.
 	FlashKey string
 
 	// Clock returns the current time. If nil, time.Now. Tests set it.
 	Clock func() time.Time
 }
 
-// Plugin is a registered instance. Its methods build template data, guard
-// routes and restore the actor from the app's own logout handler.
+// Plugin is a registered instance. Its methods mount the handlers by hand,
+// guard routes, end impersonations and restore the actor from the app's own
+// logout handler.
 type Plugin struct {
-	opts      Options
-	keys      *signer
-	origins   *http.CrossOriginProtection
-	loginPath string
-	logoutURL string
+	opts    Options
+	keys    *signer
+	origins *http.CrossOriginProtection
 	// csrfKeys derive sessions' CSRF secrets: the current key first, then
 	// one for each previous secret.
 	csrfKeys [][]byte
+	routes   routePaths
 	// The session keys as interface values, converted once: converting a
 	// string to an interface on every request allocates.
-	sessionKey, recordKey, nonceKey any
-	// localEnded keeps ended impersonation IDs when Options.Revocations
-	// does not.
-	localEnded *memoryRevocations
+	sessionKey, recordKey, csrfKey any
+	consents                       Consents // nil unless the Store or History has it
+	// started is when this instance was made: a record older than that and
+	// unknown to an in-memory Store is one the restart ended.
+	started time.Time
+	// quiet rate-limits what Logger hears about requests without a user.
+	quiet *rateLog
+	// reported remembers the ends audited without a Store entry, so that a
+	// replayed cookie is audited once.
+	reported onceSet
+	// exempt names the handlers ReadOnly lets through.
+	exempt map[string]bool
 }
 
 // Register validates opts, installs the middleware that sets
-// "is_impersonated" on every request, and mounts POST {Prefix}/:id and POST
-// {Prefix}/logout on router. Call it after the sessions middleware and before
-// the app's own routes: routes added earlier would not see the middleware.
+// "is_impersonated" on every request, and mounts the routes on router (see
+// the README's route table). Call it after the sessions middleware and
+// before the app's own routes: routes added earlier would not see the
+// middleware.
 func Register(router *gin.Engine, opts Options) (*Plugin, error) {
 	if router == nil {
 		return nil, errors.New("loginas: Register needs a *gin.Engine, got nil")
@@ -238,39 +306,107 @@ func Register(router *gin.Engine, opts Options) (*Plugin, error) {
 			"routes added earlier would not see is_impersonated", routes[0].Method, routes[0].Path)
 	}
 	router.Use(p.Middleware())
-	p.mount(router)
+	p.Mount(router)
 	return p, nil
 }
 
 // New validates opts and returns a plugin without touching a router. Most
 // apps call Register instead; New is for mounting the middleware and
-// handlers by hand (Middleware, LoginAsHandler, LogoutHandler).
+// handlers by hand (Middleware, then Mount, or LoginAsHandler and
+// LogoutHandler).
 func New(opts Options) (*Plugin, error) {
-	if err := opts.fillAndValidate(); err != nil {
-		return nil, err
-	}
+	opts.fillDefaults()
 	origins := http.NewCrossOriginProtection()
+	problems := opts.validate()
 	for _, o := range opts.TrustedOrigins {
 		if err := origins.AddTrustedOrigin(o); err != nil {
-			return nil, fmt.Errorf("loginas: Options.TrustedOrigins: %w", err)
+			problems = append(problems, fmt.Sprintf("Options.TrustedOrigins: %v", err))
 		}
 	}
-	keys := newSigner(opts.Secret, opts.PreviousSecrets)
-	return &Plugin{
+	consents, _ := opts.Store.(Consents)
+	if consents == nil {
+		consents, _ = opts.History.(Consents)
+	}
+	if opts.RequireConsent && consents == nil {
+		problems = append(problems, fmt.Sprintf("Options.RequireConsent needs a Store or History that implements loginas.Consents (%T does not)", opts.Store))
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("loginas: invalid options:\n  - " + strings.Join(problems, "\n  - "))
+	}
+	p := &Plugin{
 		opts:       opts,
-		keys:       keys,
+		keys:       newSigner(opts.Secret, opts.PreviousSecrets),
 		origins:    origins,
-		loginPath:  opts.Prefix + "/",
-		logoutURL:  opts.Prefix + "/logout",
+		csrfKeys:   deriveKeys(opts.Secret, opts.PreviousSecrets, "csrf"),
+		routes:     newRoutePaths(opts.Prefix),
 		sessionKey: opts.SessionKey,
 		recordKey:  opts.RecordKey,
-		nonceKey:   opts.RecordKey + ".nonce",
-		csrfKeys:   deriveKeys(opts.Secret, opts.PreviousSecrets, "csrf"),
-		localEnded: newMemoryRevocations(opts.Clock),
-	}, nil
+		csrfKey:    opts.RecordKey + ".csrf",
+		consents:   consents,
+		started:    opts.Clock(),
+		quiet:      newRateLog(opts.Logger, time.Minute),
+	}
+	p.exempt = map[string]bool{handlerName(p.logout): true, handlerName(p.ReturnRoute()): true}
+	return p, nil
 }
 
-func (o *Options) fillAndValidate() error {
+// fillDefaults replaces zero values with their documented defaults.
+func (o *Options) fillDefaults() {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	for _, u := range []*string{&o.RedirectURL, &o.LogoutRedirectURL, &o.RefusalRedirectURL} {
+		if *u == "" {
+			*u = "/"
+		}
+	}
+	if o.MaxDuration == 0 {
+		o.MaxDuration = DefaultMaxDuration
+	}
+	if o.MaxReasonLength == 0 {
+		o.MaxReasonLength = DefaultMaxReasonLength
+	}
+	if o.CanImpersonate == nil {
+		o.CanImpersonate = SuperusersOnly
+	}
+	if o.DisplayName == nil {
+		o.DisplayName = defaultDisplayName
+	}
+	if o.Messages == nil {
+		o.Messages = DefaultMessages()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Audit == nil {
+		o.Audit = SlogAudit(o.Logger)
+	}
+	if o.ErrorHandler == nil {
+		o.ErrorHandler = defaultErrorHandler
+	}
+	if o.RecordKey == "" {
+		o.RecordKey = DefaultRecordKey
+	}
+	if o.FlashKey == "" {
+		o.FlashKey = DefaultFlashKey
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Store == nil {
+		o.Store = newMemoryStore(o.Clock)
+	}
+	if o.History == nil {
+		o.History, _ = o.Store.(History)
+	}
+	if len(o.ConsentDurations) == 0 {
+		o.ConsentDurations = DefaultConsentDurations
+	}
+}
+
+// validate returns every problem with the (filled) options, each saying
+// what to do.
+func (o *Options) validate() []string {
 	var problems []string
 	if o.FindUser == nil {
 		problems = append(problems, "Options.FindUser is required: a func(ctx, id) (loginas.User, error) that loads a user by ID")
@@ -286,25 +422,12 @@ func (o *Options) fillAndValidate() error {
 			problems = append(problems, fmt.Sprintf("Options.PreviousSecrets[%d] must be at least %d bytes (got %d)", i, MinSecretLength, len(s)))
 		}
 	}
-	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
-	}
 	if !strings.HasPrefix(o.Prefix, "/") || strings.HasSuffix(o.Prefix, "/") || strings.ContainsAny(o.Prefix, ":*?#") {
 		problems = append(problems, fmt.Sprintf("Options.Prefix %q must start with / and end without one, with no :, *, ? or #", o.Prefix))
 	}
-	for _, u := range []struct {
-		name  string
-		value *string
-	}{
-		{"RedirectURL", &o.RedirectURL},
-		{"LogoutRedirectURL", &o.LogoutRedirectURL},
-		{"RefusalRedirectURL", &o.RefusalRedirectURL},
-	} {
-		if *u.value == "" {
-			*u.value = "/"
-		}
-		if !IsLocalURL(*u.value) {
-			problems = append(problems, fmt.Sprintf("Options.%s %q must be a local path such as /admin/", u.name, *u.value))
+	for name, u := range map[string]string{"RedirectURL": o.RedirectURL, "LogoutRedirectURL": o.LogoutRedirectURL, "RefusalRedirectURL": o.RefusalRedirectURL} {
+		if !IsLocalURL(u) {
+			problems = append(problems, fmt.Sprintf("Options.%s %q must be a local path such as /admin/", name, u))
 		}
 	}
 	if o.LoginURL != "" && !IsLocalURL(o.LoginURL) {
@@ -313,54 +436,24 @@ func (o *Options) fillAndValidate() error {
 	if o.MaxDuration < 0 {
 		problems = append(problems, fmt.Sprintf("Options.MaxDuration must not be negative (got %s)", o.MaxDuration))
 	}
-	if o.MaxDuration == 0 {
-		o.MaxDuration = DefaultMaxDuration
-	}
 	if o.MaxReasonLength < 0 {
 		problems = append(problems, fmt.Sprintf("Options.MaxReasonLength must not be negative (got %d)", o.MaxReasonLength))
 	}
-	if o.MaxReasonLength == 0 {
-		o.MaxReasonLength = DefaultMaxReasonLength
-	}
-	if o.CanImpersonate == nil {
-		o.CanImpersonate = SuperusersOnly
-	}
-	if o.DisplayName == nil {
-		o.DisplayName = defaultDisplayName
-	}
-	if o.StoreUserID == nil {
-		o.StoreUserID = func(id string) (any, error) { return id, nil }
-	}
-	if o.Messages == nil {
-		o.Messages = DefaultMessages()
+	for _, d := range o.ConsentDurations {
+		if d <= 0 {
+			problems = append(problems, fmt.Sprintf("Options.ConsentDurations must all be positive (got %s)", d))
+		}
 	}
 	if catalog, err := o.Messages.complete(); err != nil {
 		problems = append(problems, err.Error())
 	} else {
 		o.Messages = catalog
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.Audit == nil {
-		o.Audit = SlogAudit(o.Logger)
-	}
-	if o.ErrorHandler == nil {
-		o.ErrorHandler = defaultErrorHandler
-	}
-	if o.RecordKey == "" {
-		o.RecordKey = DefaultRecordKey
-	}
 	if o.RecordKey == o.SessionKey {
 		problems = append(problems, "Options.SessionKey and RecordKey must differ")
 	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
-	if len(problems) > 0 {
-		return errors.New("loginas: invalid options:\n  - " + strings.Join(problems, "\n  - "))
-	}
-	return nil
+	slices.Sort(problems)
+	return problems
 }
 
 // SuperusersOnly is the default CanImpersonate rule: only active
@@ -376,13 +469,22 @@ func defaultDisplayName(u User) string {
 	return u.ID
 }
 
+// name is the display name of u as the plugin shows it: cleaned of control
+// and bidirectional-override characters, and capped.
+func (p *Plugin) name(u User) string {
+	return cleanText(p.opts.DisplayName(u), maxNameLength, false)
+}
+
+// defaultErrorHandler writes {"error": ...} for JSON clients and a short
+// text otherwise: the Refusal's message for refusals, the status text for
+// failures.
 func defaultErrorHandler(c *gin.Context, status int, err error) {
 	text := http.StatusText(status)
 	var r *Refusal
 	if errors.As(err, &r) {
 		text = r.Message
 	}
-	if wantsJSON(c.Request) {
+	if WantsJSON(c) {
 		c.AbortWithStatusJSON(status, gin.H{"error": text})
 		return
 	}

@@ -10,13 +10,6 @@ import (
 	gsessions "github.com/gorilla/sessions"
 )
 
-// ErrNoSessions means the gin-contrib/sessions middleware did not run before
-// the plugin's: add router.Use(sessions.Sessions(...)) before Register.
-var ErrNoSessions = errors.New("loginas: no session on this request: add router.Use(sessions.Sessions(name, store)) before loginas.Register")
-
-// ErrSessionStore means the session store failed to load or save a session.
-var ErrSessionStore = errors.New("loginas: session store failed")
-
 // gorillaBacked is the method gin-contrib/sessions' session value has, giving
 // the gorilla session beneath.
 type gorillaBacked interface {
@@ -81,41 +74,107 @@ func loadError(c *gin.Context, gs *gsessions.Session) error {
 	return fmt.Errorf("%w: %w", ErrSessionStore, err)
 }
 
-// replaceSession swaps the request's session for a new one holding only
-// values, all or nothing:
-//   - the new session is saved first; if that fails nothing has changed;
-//   - a server-side store (the session has an ID) gets the new session under
-//     a fresh ID, and the old ID is then deleted from the store, so a copy of
-//     the old cookie no longer works; if the delete fails, the new session is
-//     deleted again and its cookie withheld, and the old one stays as it was;
-//   - a cookie store gets a new cookie with only the new values.
+// sessionSwap replaces the request's session with a new one holding other
+// values, in two steps so that the caller can put a step of its own in
+// between: prepare saves the new session, commit retires the old one and
+// sends the new cookie, abort undoes prepare.
+//   - A server-side store (the session has an ID) gets the new session
+//     under a fresh ID; commit deletes the old ID, so that a copy of the old
+//     cookie no longer works.
+//   - A cookie store gets a new cookie with only the new values.
 //
 // The old session's cookie options (path, domain, lifetime, SameSite) are
-// kept. On success the response carries exactly one cookie for the session.
-func replaceSession(c *gin.Context, gs *gsessions.Session, values map[any]any) error {
-	old := *gs
-	oldValues := gs.Values
+// kept. After commit the response carries exactly one cookie for the
+// session.
+type sessionSwap struct {
+	c         *gin.Context
+	gs        *gsessions.Session
+	old       gsessions.Session
+	oldValues map[any]any
+	cookie    *headerWriter
+}
 
+// prepareSession saves a new session holding values. If it fails, nothing
+// has changed.
+func prepareSession(c *gin.Context, gs *gsessions.Session, values map[any]any) (*sessionSwap, error) {
+	sw := &sessionSwap{c: c, gs: gs, old: *gs, oldValues: gs.Values, cookie: newHeaderWriter()}
 	gs.ID = ""
 	gs.IsNew = true
 	gs.Values = values
-	newCookie := newHeaderWriter()
-	if err := gs.Save(c.Request, newCookie); err != nil {
-		restoreSession(gs, &old, oldValues)
-		return fmt.Errorf("%w: saving the new session: %w", ErrSessionStore, err)
+	if err := gs.Save(c.Request, sw.cookie); err != nil {
+		sw.restore()
+		return nil, fmt.Errorf("%w: saving the new session: %w", ErrSessionStore, err)
 	}
-	if old.ID != "" {
-		if err := deleteSession(c.Request, &old); err != nil {
-			fresh := *gs
-			_ = deleteSession(c.Request, &fresh)
-			restoreSession(gs, &old, oldValues)
-			return fmt.Errorf("%w: deleting the old session: %w", ErrSessionStore, err)
+	return sw, nil
+}
+
+// commit deletes the old session from a server-side store and sends the
+// new cookie. If the delete fails and mustDelete is set, the swap is undone
+// and the error returned; otherwise the new cookie is sent all the same,
+// for a caller that has made the old session worthless by other means, and
+// the failure is returned for logging.
+func (sw *sessionSwap) commit(mustDelete bool) error {
+	var err error
+	if sw.old.ID != "" {
+		old := sw.old
+		if err = deleteSession(sw.c.Request, &old); err != nil {
+			err = fmt.Errorf("%w: deleting the old session: %w", ErrSessionStore, err)
+			if mustDelete {
+				sw.abort()
+				return err
+			}
 		}
 	}
-	for _, cookie := range newCookie.Header().Values("Set-Cookie") {
-		c.Writer.Header().Add("Set-Cookie", cookie)
+	for _, cookie := range sw.cookie.Header().Values("Set-Cookie") {
+		sw.c.Writer.Header().Add("Set-Cookie", cookie)
 	}
-	return nil
+	return err
+}
+
+// abort deletes the new session and puts the old one back in the request;
+// no cookie is sent.
+func (sw *sessionSwap) abort() {
+	if sw.gs.ID != "" {
+		fresh := *sw.gs
+		_ = deleteSession(sw.c.Request, &fresh)
+	}
+	sw.restore()
+}
+
+func (sw *sessionSwap) restore() {
+	sw.gs.ID = sw.old.ID
+	sw.gs.IsNew = sw.old.IsNew
+	sw.gs.Options = sw.old.Options
+	sw.gs.Values = sw.oldValues
+}
+
+// replaceSession swaps the request's session for a new one holding only
+// values, all or nothing.
+func replaceSession(c *gin.Context, gs *gsessions.Session, values map[any]any) error {
+	sw, err := prepareSession(c, gs, values)
+	if err != nil {
+		return err
+	}
+	return sw.commit(true)
+}
+
+// RenewSession replaces the request's session with a new one holding only
+// values, as the plugin does at a switch and a return: a server-side store
+// (Redis, memstore, ...) saves it under a new session ID and the old ID is
+// deleted; a cookie store gets a new cookie. Call it from the app's own
+// login handler once the password checks out, so that a session ID planted
+// before the login is worthless (session fixation). It needs the sessions
+// middleware, not the plugin's; if it fails, the session is as it was.
+func RenewSession(c *gin.Context, values map[string]any) error {
+	_, gs, err := requestSession(c)
+	if err != nil {
+		return err
+	}
+	m := make(map[any]any, len(values))
+	for k, v := range values {
+		m[k] = v
+	}
+	return replaceSession(c, gs, m)
 }
 
 // deleteSession removes a server-side session from its store. The cookie
@@ -127,13 +186,6 @@ func deleteSession(r *http.Request, s *gsessions.Session) error {
 	s.Options = &opts
 	s.Values = map[any]any{} // some stores clear the map they are given
 	return s.Save(r, newHeaderWriter())
-}
-
-func restoreSession(gs, old *gsessions.Session, values map[any]any) {
-	gs.ID = old.ID
-	gs.IsNew = old.IsNew
-	gs.Options = old.Options
-	gs.Values = values
 }
 
 // headerWriter collects the headers a store writes, so they can be sent or

@@ -67,7 +67,7 @@ func TestTemplatesFS(t *testing.T) {
 	t.Parallel()
 	files, err := fs.Glob(loginas.Templates(), "*.html")
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"banner.html", "button.html", "logout.html"}, files)
+	assert.ElementsMatch(t, []string{"access.html", "banner.html", "button.html", "consent.html", "live.html", "logout.html"}, files)
 	set, err := template.ParseFS(loginas.Templates(), "*.html")
 	require.NoError(t, err)
 	for _, name := range partialNames {
@@ -105,17 +105,17 @@ func partialApp(t *testing.T, st storeKind, options ...appOption) *testApp {
 		withUsers(users),
 		withOptions(func(o *loginas.Options) { o.FindUser = users.find }),
 		renderRoute("/button/:id", set, "loginas/button", func(c *gin.Context, p *loginas.Plugin) any {
-			b := p.Button(c, users.get(c.Param("id")))
+			b := loginas.ButtonFor(c, users.get(c.Param("id")))
 			b.Next = c.Query("next")
 			return b
 		}),
-		renderRoute("/banner", set, "loginas/banner", func(c *gin.Context, p *loginas.Plugin) any { return p.Banner(c) }),
-		renderRoute("/logout-form", set, "loginas/logout", func(c *gin.Context, p *loginas.Plugin) any { return p.Banner(c) }),
+		renderRoute("/banner", set, "loginas/banner", func(c *gin.Context, p *loginas.Plugin) any { return loginas.BannerFor(c) }),
+		renderRoute("/logout-form", set, "loginas/logout", func(c *gin.Context, p *loginas.Plugin) any { return loginas.BannerFor(c) }),
 	}, options...)
 	return newApp(t, st, options...)
 }
 
-var hiddenToken = regexp.MustCompile(`<input type="hidden" name="` + loginas.DefaultCSRFField + `" value="([^"]+)">`)
+var hiddenToken = regexp.MustCompile(`<input type="hidden" name="` + loginas.CSRFField + `" value="([^"]+)">`)
 
 // formToken returns the CSRF token of the form in page.
 func formToken(t *testing.T, page string) string {
@@ -142,7 +142,7 @@ func TestButtonRendersForAPermittedViewer(t *testing.T) {
 		assert.Empty(t, inlineCode.FindString(page))
 
 		// The form works as rendered.
-		r = c.post("/admin/loginas/alice", url.Values{loginas.DefaultCSRFField: {formToken(t, page)}, "reason": {"ticket 7"}})
+		r = c.post("/admin/loginas/alice", url.Values{loginas.CSRFField: {formToken(t, page)}, "reason": {"ticket 7"}})
 		require.Equal(t, http.StatusSeeOther, r.status)
 		assert.Equal(t, "alice", c.state().user())
 		assert.Equal(t, "ticket 7", a.audit.only(t, loginas.ActionStart, "").Reason)
@@ -246,7 +246,7 @@ func TestBannerOnlyWhileImpersonating(t *testing.T) {
 		assert.Contains(t, c.get("/banner").body, ">&lt; 1 min</time>")
 
 		// The banner's button brings the actor back.
-		r := c.post("/admin/loginas/logout", url.Values{loginas.DefaultCSRFField: {formToken(t, page)}})
+		r := c.post("/admin/loginas/logout", url.Values{loginas.CSRFField: {formToken(t, page)}})
 		require.Equal(t, http.StatusSeeOther, r.status)
 		assert.Equal(t, "admin", c.state().user())
 		assert.Empty(t, c.get("/banner").body)
@@ -260,7 +260,7 @@ func TestLogoutPartialForAPlainSession(t *testing.T) {
 	c.signIn("bob")
 	page := c.get("/logout-form").body
 	assert.Contains(t, page, `<button type="submit">Log out</button>`)
-	r := c.post("/admin/loginas/logout", url.Values{loginas.DefaultCSRFField: {formToken(t, page)}})
+	r := c.post("/admin/loginas/logout", url.Values{loginas.CSRFField: {formToken(t, page)}})
 	require.Equal(t, http.StatusSeeOther, r.status)
 	assert.Nil(t, c.state().User)
 }
@@ -291,7 +291,7 @@ func TestBannerEscapesNames(t *testing.T) {
 func TestBannerData(t *testing.T) {
 	t.Parallel()
 	a := partialApp(t, cookieStore, withRoutes(func(r *gin.Engine, p *loginas.Plugin) {
-		r.GET("/banner.json", func(c *gin.Context) { c.JSON(http.StatusOK, p.Banner(c)) })
+		r.GET("/banner.json", func(c *gin.Context) { c.JSON(http.StatusOK, loginas.BannerFor(c)) })
 	}))
 	c := a.client()
 	c.signIn("admin")
@@ -306,5 +306,5 @@ func TestBannerData(t *testing.T) {
 	assert.Equal(t, "Admin", b["ActorName"])
 	assert.Equal(t, "Alice", b["TargetName"])
 	assert.Equal(t, "1 h 00 min", b["TimeLeft"])
-	assert.Equal(t, loginas.DefaultCSRFField, b["CSRFField"])
+	assert.Equal(t, loginas.CSRFField, b["CSRFField"])
 }

@@ -202,7 +202,7 @@ func (c *Client) tryLoginAs(t TB, id, reason, token string) *http.Response {
 	t.Helper()
 	form := url.Values{}
 	if token != "" {
-		form.Set(loginas.DefaultCSRFField, token)
+		form.Set(loginas.CSRFField, token)
 	}
 	if reason != "" {
 		form.Set("reason", reason)
@@ -249,7 +249,7 @@ func (c *Client) tryReturn(t TB, token string) *http.Response {
 	t.Helper()
 	form := url.Values{}
 	if token != "" {
-		form.Set(loginas.DefaultCSRFField, token)
+		form.Set(loginas.CSRFField, token)
 	}
 	return c.post(t, c.logoutURL(), form, "application/json")
 }

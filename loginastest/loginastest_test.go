@@ -110,7 +110,7 @@ func newApp(t *testing.T, store sessions.Store, prefix string) *app {
 	}
 	router.GET("/page", func(c *gin.Context) {
 		c.Header("Content-Type", "text/html; charset=utf-8")
-		if err := page.ExecuteTemplate(c.Writer, "page", p.Banner(c)); err != nil {
+		if err := page.ExecuteTemplate(c.Writer, "page", loginas.BannerFor(c)); err != nil {
 			c.Status(http.StatusInternalServerError)
 		}
 	})
@@ -434,7 +434,7 @@ func TestRecorder(t *testing.T) {
 		{Action: loginas.ActionEnd, Cause: loginas.CauseLogout, ImpersonationID: "a"},
 	}
 	for _, e := range events {
-		if err := r.Audit(nil, e); err != nil {
+		if err := r.Audit(t.Context(), e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -481,7 +481,7 @@ func TestRecorderConcurrentUse(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Go(func() {
-			_ = r.Audit(nil, loginas.Event{Action: loginas.ActionStart, ImpersonationID: fmt.Sprint(i)})
+			_ = r.Audit(t.Context(), loginas.Event{Action: loginas.ActionStart, ImpersonationID: fmt.Sprint(i)})
 			r.Find(loginas.ActionStart, "")
 			r.Last()
 			_ = r.String()

@@ -1,11 +1,10 @@
 package loginastest
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/gin-loginas/loginas"
 )
@@ -23,7 +22,7 @@ var _ = loginas.Options{Audit: (&Recorder{}).Audit}
 
 // Audit records e. It never fails, so the plugin never aborts a switch
 // because of the Recorder.
-func (r *Recorder) Audit(_ *gin.Context, e loginas.Event) error {
+func (r *Recorder) Audit(_ context.Context, e loginas.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)

@@ -26,7 +26,7 @@ func Mount(router *gin.Engine, p *loginas.Plugin) {
 	}
 	router.GET(TokenPath, func(c *gin.Context) {
 		c.Header("Cache-Control", "no-store")
-		c.String(http.StatusOK, p.CSRFToken(c))
+		c.String(http.StatusOK, loginas.Token(c))
 	})
 }
 
@@ -51,7 +51,7 @@ func TokenFromHTML(page string) string {
 				value, hasValue = v, true
 			}
 		}
-		if name == loginas.DefaultCSRFField && hasValue {
+		if name == loginas.CSRFField && hasValue {
 			return value
 		}
 	}
