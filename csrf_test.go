@@ -213,6 +213,58 @@ func TestTokenChangesWithTheSession(t *testing.T) {
 	})
 }
 
+// A token belongs to one session: it dies when that session ends, in every
+// store, and a later session of the same user, in the same browser or
+// another, does not accept it.
+func TestTokensDieWithTheirSession(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		for _, c := range []struct {
+			name string
+			end  func(c *client)
+		}{
+			{"the logout route", func(c *client) { require.Equal(t, http.StatusSeeOther, c.logout(nil).status) }},
+			{"the app's own logout", func(c *client) { require.Equal(t, http.StatusNoContent, c.post("/test/clear", nil).status) }},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				a := newApp(t, st)
+				first := a.client()
+				first.signIn("admin")
+				old := first.token()
+				c.end(first)
+				first.signIn("admin")
+				before := first.settle()
+				r := first.post(a.plugin.LoginAsURL("alice"), url.Values{loginas.CSRFField: {old}})
+				assertForbidden(t, first, r, before)
+
+				other := a.client()
+				other.signIn("admin")
+				r = other.post(a.plugin.LoginAsURL("alice"), url.Values{loginas.CSRFField: {old}})
+				assert.Equal(t, http.StatusForbidden, r.status, "another session of the same admin refuses it")
+				assert.Equal(t, "admin", other.state().user())
+			})
+		}
+	})
+}
+
+// The debug log tells apart the reasons a token check fails, so that a
+// developer sees what to fix.
+func TestTokenProblemsAreToldApart(t *testing.T) {
+	t.Parallel()
+	logs := &logBuffer{}
+	a := newApp(t, cookieStore, withOptions(func(o *loginas.Options) { o.Logger = logs.logger() }))
+	anonymous := a.client()
+	anonymous.post(a.plugin.LoginAsURL("alice"), nil)
+	assert.Contains(t, logs.String(), "nobody is signed in (no value under Options.SessionKey")
+	c := a.client()
+	c.signIn("admin")
+	c.post(a.plugin.LoginAsURL("alice"), nil)
+	assert.Contains(t, logs.String(), "no CSRF token: send the field loginas_csrf")
+	c.token()
+	c.post(a.plugin.LoginAsURL("alice"), url.Values{loginas.CSRFField: {"AAAA"}})
+	assert.Contains(t, logs.String(), "CSRF token wrong")
+}
+
 func TestExternalCSRFTurnsTheTokenOff(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {

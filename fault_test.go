@@ -37,7 +37,7 @@ type faultStore struct {
 }
 
 func newFaultStore(tb testing.TB, kind string) *faultStore {
-	return &faultStore{Store: newRigStore(tb, kind), live: map[string]map[any]any{}}
+	return &faultStore{Store: newRigStore(tb, kind)}
 }
 
 // Get registers the session under this store, so that saving it comes back
@@ -67,6 +67,9 @@ func (f *faultStore) Save(r *http.Request, w http.ResponseWriter, s *gsessions.S
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.live == nil {
+		f.live = map[string]map[any]any{}
+	}
 	switch {
 	case deleting:
 		delete(f.live, id)
@@ -95,8 +98,6 @@ type auditTrail struct {
 	mu         sync.Mutex
 	events     []loginas.Event
 }
-
-var errAuditDown = errors.New("fault: audit sink is down")
 
 func (a *auditTrail) sink(_ context.Context, e loginas.Event) error {
 	if e.Action == loginas.ActionStart && a.failStarts.Load() {

@@ -200,10 +200,15 @@ func (p *Plugin) Restore(c *gin.Context) (bool, error) {
 // session, sent as the form field CSRFField or the header CSRFHeader), and
 // ReadOnly lets the route through so the actor can always return.
 func (p *Plugin) ReturnRoute() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if _, ok := p.routeRequest(c, true); ok {
-			c.Next()
-		}
+	return p.returnRoute
+}
+
+// returnRoute is a method, not a closure, so that its name in
+// c.HandlerNames, by which ReadOnly recognises it, is the same wherever it
+// is used: a closure inlined into its caller is named after the caller.
+func (p *Plugin) returnRoute(c *gin.Context) {
+	if _, ok := p.routeRequest(c, true); ok {
+		c.Next()
 	}
 }
 

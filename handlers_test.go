@@ -1,9 +1,11 @@
 package loginas_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gin-contrib/sessions"
@@ -752,8 +754,11 @@ func TestNextAfterLogout(t *testing.T) {
 
 // appLogout is an app's own logout handler that first gives an
 // impersonating actor their account back.
+// appLogout is an app's own logout handler, behind ReturnRoute (the
+// plugin's origin and token checks): it calls Restore first and signs out
+// otherwise.
 func appLogout(r *gin.Engine, p *loginas.Plugin) {
-	r.POST("/logout", func(c *gin.Context) {
+	r.POST("/logout", p.ReturnRoute(), func(c *gin.Context) {
 		back, err := p.Restore(c)
 		if err != nil {
 			c.String(http.StatusInternalServerError, "restore: %v", err)
@@ -784,6 +789,8 @@ func TestRestoreFromTheAppsLogout(t *testing.T) {
 		impSession := c.state().SessionID
 
 		r := c.post("/logout", nil)
+		assert.Equal(t, http.StatusForbidden, r.status, "ReturnRoute wants the token")
+		r = c.post("/logout", c.withToken(nil))
 		require.Equal(t, http.StatusSeeOther, r.status, r.body)
 		assert.Equal(t, "/admin/", r.location())
 		s := c.state()
@@ -796,7 +803,7 @@ func TestRestoreFromTheAppsLogout(t *testing.T) {
 		assert.Equal(t, []string{msgReturned}, c.flashes())
 		a.audit.only(t, loginas.ActionEnd, loginas.CauseLogout)
 
-		r = c.post("/logout", nil)
+		r = c.post("/logout", c.withToken(nil))
 		assert.Equal(t, "/login", r.location(), "without an impersonation the app logs out")
 		assert.Nil(t, c.state().User)
 	})
@@ -817,4 +824,46 @@ func TestRestoreReportsTheImpersonationIsOverInTheSameRequest(t *testing.T) {
 	c.mustSwitch("alice")
 	r := c.post("/logout", nil)
 	assert.JSONEq(t, `{"back": true, "err": false, "flag": false, "current": false, "context": false}`, r.body)
+}
+
+// When a start fails (the audit sink, the session store or the Store), no
+// side effect has happened: UpdateLastLogin and Notify have not run, and
+// the Store holds no live entry.
+func TestFailedStartHasNoSideEffects(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		fail func(a *testApp, store *faultyStore, sessions *faultStore)
+	}{
+		{"audit sink", func(a *testApp, _ *faultyStore, _ *faultStore) { a.audit.failStarts.Store(true) }},
+		{"session store", func(_ *testApp, _ *faultyStore, s *faultStore) { s.failSaves.Store(true) }},
+		{"Store", func(_ *testApp, store *faultyStore, _ *faultStore) { store.failStart.Store(true) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			eachStore(t, func(t *testing.T, st storeKind) {
+				store := &faultyStore{Store: loginas.NewMemoryStore()}
+				failing := &faultStore{}
+				var touched, notified atomic.Int32
+				a := newApp(t, st, withOptions(func(o *loginas.Options) {
+					o.Store = store
+					o.UpdateLastLogin = func(*gin.Context, loginas.User) error { touched.Add(1); return nil }
+					o.Notify = func(context.Context, loginas.Entry) { notified.Add(1) }
+				}), withFaults(failing))
+				cl := a.client()
+				cl.signIn("admin")
+				form := cl.withToken(nil)
+				c.fail(a, store, failing)
+				r := cl.post(a.plugin.LoginAsURL("alice"), form)
+				assert.GreaterOrEqual(t, r.status, 500, r.body)
+				failing.failSaves.Store(false)
+				assert.Equal(t, "admin", cl.state().user())
+				assert.Zero(t, touched.Load(), "UpdateLastLogin ran")
+				assert.Zero(t, notified.Load(), "Notify ran")
+				live, err := store.Live(t.Context(), "", a.clock.Now(), 10)
+				require.NoError(t, err)
+				assert.Empty(t, live, "the Store holds a live entry")
+			})
+		})
+	}
 }

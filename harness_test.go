@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,6 +92,7 @@ func newUserStore() *userStore {
 		{ID: "carol", Name: "Carol", Active: false, Data: "user"},
 		{ID: "nameless", Active: true, Data: "user"},
 		{ID: "mallory", Name: `<script>alert("x")</script>`, Active: true, Data: "user"},
+		{ID: "logout", Name: "Lou Gout", Active: true, Data: "user"},
 	} {
 		s.users[u.ID] = u
 	}
@@ -140,13 +142,20 @@ func (s *userStore) logins(id string) int {
 	return s.lastLogin[id]
 }
 
-// auditLog is a custom Options.Audit sink that keeps every event.
+// auditLog is a custom Options.Audit sink that keeps every event; with
+// failStarts set it refuses start events.
 type auditLog struct {
-	mu     sync.Mutex
-	events []loginas.Event
+	mu         sync.Mutex
+	events     []loginas.Event
+	failStarts atomic.Bool
 }
 
+var errAuditDown = errors.New("test: the audit sink is down")
+
 func (a *auditLog) sink(_ context.Context, e loginas.Event) error {
+	if e.Action == loginas.ActionStart && a.failStarts.Load() {
+		return errAuditDown
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.events = append(a.events, e)
@@ -220,6 +229,7 @@ type appSetup struct {
 	cookie *sessions.Options
 	routes []func(r *gin.Engine, p *loginas.Plugin)
 	users  *userStore
+	faults *faultStore
 }
 
 type appOption func(*appSetup)
@@ -237,6 +247,12 @@ func withRoutes(f func(r *gin.Engine, p *loginas.Plugin)) appOption {
 // withSessionOptions sets the session store's cookie options.
 func withSessionOptions(o sessions.Options) appOption {
 	return func(s *appSetup) { s.cookie = &o }
+}
+
+// withFaults puts f in front of the session store, so that a test can make
+// its loads, saves and deletes fail.
+func withFaults(f *faultStore) appOption {
+	return func(s *appSetup) { s.faults = f }
 }
 
 // withUsers makes the app use the given user table.
@@ -302,6 +318,10 @@ func newApp(t *testing.T, st storeKind, options ...appOption) *testApp {
 	if setup.cookie != nil {
 		store.Options(*setup.cookie)
 	}
+	if setup.faults != nil {
+		setup.faults.Store = store
+		store = setup.faults
+	}
 	r.Use(sessions.Sessions(sessionName, store))
 	p, err := loginas.Register(r, setup.opts)
 	require.NoError(t, err)
@@ -365,6 +385,29 @@ func addTestRoutes(r *gin.Engine, p *loginas.Plugin) {
 			return
 		}
 		c.Status(http.StatusNoContent)
+	})
+	// The app's own sign-outs: one that deletes only its user key, and one
+	// that clears the session.
+	r.POST("/test/drop-user", func(c *gin.Context) {
+		s := sessions.Default(c)
+		s.Delete(userKey)
+		if err := s.Save(); err != nil {
+			c.AbortWithStatus(http.StatusInternalServerError)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
+	r.POST("/test/clear", func(c *gin.Context) {
+		s := sessions.Default(c)
+		s.Clear()
+		if err := s.Save(); err != nil {
+			c.AbortWithStatus(http.StatusInternalServerError)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
+	r.GET("/test/banner", func(c *gin.Context) {
+		c.JSON(http.StatusOK, loginas.BannerFor(c))
 	})
 	r.GET("/test/csrf", func(c *gin.Context) {
 		c.String(http.StatusOK, loginas.Token(c))
@@ -577,10 +620,15 @@ func (c *client) switchTo(id string, form url.Values, h ...http.Header) *reply {
 	return c.post(c.app.plugin.LoginAsURL(id), c.withToken(form), h...)
 }
 
-// mustSwitch switches to id and checks that it worked.
-func (c *client) mustSwitch(id string) {
+// mustSwitch switches to id, with the form's fields if one is given, and
+// checks that it worked.
+func (c *client) mustSwitch(id string, form ...url.Values) {
 	c.t.Helper()
-	r := c.switchTo(id, nil)
+	var fields url.Values
+	if len(form) > 0 {
+		fields = form[0]
+	}
+	r := c.switchTo(id, fields)
 	require.Equalf(c.t, http.StatusSeeOther, r.status, "switch to %s: %s", id, r.body)
 	st := c.state()
 	require.Equal(c.t, id, st.user())

@@ -346,7 +346,7 @@ func New(opts Options) (*Plugin, error) {
 		started:    opts.Clock(),
 		quiet:      newRateLog(opts.Logger, time.Minute),
 	}
-	p.exempt = map[string]bool{handlerName(p.logout): true, handlerName(p.ReturnRoute()): true}
+	p.exempt = map[string]bool{handlerName(p.logout): true, handlerName(p.returnRoute): true}
 	return p, nil
 }
 

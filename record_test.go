@@ -18,6 +18,7 @@ const (
 	msgExpired = "Your session as Alice reached its time limit, so you have been signed out. Please sign in again."
 	msgRevoked = "Your session as Alice was ended because the permission for it no longer holds. Please sign in again."
 	msgInvalid = "Your session could not be verified, so you have been signed out. Please sign in again."
+	msgEnded   = "Your session as Alice was ended by an administrator. Please sign in again."
 )
 
 // assertSignedOut checks that the next request finds the session signed

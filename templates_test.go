@@ -109,6 +109,9 @@ func partialApp(t *testing.T, st storeKind, options ...appOption) *testApp {
 			b.Next = c.Query("next")
 			return b
 		}),
+		withRoutes(func(r *gin.Engine, _ *loginas.Plugin) {
+			r.GET("/button-data/:id", func(c *gin.Context) { c.JSON(http.StatusOK, loginas.ButtonFor(c, users.get(c.Param("id")))) })
+		}),
 		renderRoute("/banner", set, "loginas/banner", func(c *gin.Context, p *loginas.Plugin) any { return loginas.BannerFor(c) }),
 		renderRoute("/logout-form", set, "loginas/logout", func(c *gin.Context, p *loginas.Plugin) any { return loginas.BannerFor(c) }),
 	}, options...)
@@ -170,16 +173,20 @@ func TestButtonHiddenWhenTheViewerMayNotSwitch(t *testing.T) {
 		viewer string // "" is anonymous
 		target string
 		imp    string // if set, the viewer first logs in as this user
+		cause  loginas.Cause
 	}{
-		{"staff viewer", "staff", "alice", ""},
-		{"plain user viewer", "bob", "alice", ""},
-		{"disabled viewer", "carol", "alice", ""},
-		{"anonymous viewer", "", "alice", ""},
-		{"own page", "admin", "admin", ""},
-		{"superuser target", "admin", "root", ""},
-		{"disabled target", "admin", "carol", ""},
-		{"unknown target", "admin", "nobody", ""},
-		{"while impersonating", "admin", "bob", "alice"},
+		{"staff viewer", "staff", "alice", "", loginas.CauseNotPermitted},
+		{"plain user viewer", "bob", "alice", "", loginas.CauseNotPermitted},
+		{"disabled viewer", "carol", "alice", "", loginas.CauseNotPermitted},
+		{"anonymous viewer", "", "alice", "", loginas.CauseNotSignedIn},
+		{"own page", "admin", "admin", "", loginas.CauseSelf},
+		{"superuser target", "admin", "root", "", loginas.CauseSuperuser},
+		{"disabled target", "admin", "carol", "", loginas.CauseInactive},
+		{"unknown target", "admin", "nobody", "", loginas.CauseBadID},
+		{"while impersonating", "admin", "bob", "alice", loginas.CauseNested},
+		// POST /admin/loginas/logout is the logout route: a button for this
+		// user would sign the actor out.
+		{"a user whose ID is a route of the plugin", "admin", "logout", "", loginas.CauseBadID},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,6 +203,9 @@ func TestButtonHiddenWhenTheViewerMayNotSwitch(t *testing.T) {
 				r := c.get("/button/" + tc.target)
 				require.Equal(t, http.StatusOK, r.status)
 				assert.Empty(t, r.body)
+				data := c.get("/button-data/" + tc.target).jsonBody(t)
+				assert.Equal(t, false, data["Visible"])
+				assert.Equal(t, string(tc.cause), data["Cause"], "why the button is hidden")
 			})
 		})
 	}

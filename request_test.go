@@ -1,0 +1,134 @@
+package loginas_test
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gin-loginas/loginas"
+)
+
+// Requests without a signed-in user cannot grow the audit trail: they are
+// counted in one log line a minute instead. A stale cookie replayed many
+// times adds one event.
+func TestAuditTrailCannotBeFlooded(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		logs := &logBuffer{}
+		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.Logger = logs.logger() }))
+		paths := []string{a.plugin.LoginAsURL("alice"), a.plugin.LogoutURL(), "/admin/loginas/access/end", "/admin/loginas/x"}
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				c := a.client()
+				for j := range 250 {
+					c.post(paths[(i+j)%len(paths)], url.Values{"reason": {"flood"}}, header("X-Forwarded-For", "10.0.0.1"))
+				}
+			})
+		}
+		wg.Wait()
+		assert.Empty(t, a.audit.all(), "2,000 cookieless POSTs add no audit event")
+		assert.LessOrEqual(t, strings.Count(logs.String(), "refused requests without a signed-in user"), 1)
+
+		c := a.client()
+		c.signIn("admin")
+		c.mustSwitch("alice")
+		stale := c.cookies()
+		a.clock.advance(2 * loginas.DefaultMaxDuration)
+		for range 200 {
+			a.clientWith(stale).get("/test/state")
+		}
+		assert.Equal(t, []string{"start/", "end/expired"}, eventsOf(a.audit.all()), "the replays add one end")
+	})
+}
+
+// Every 4xx and 5xx answer goes through Options.ErrorHandler, JSON
+// clients' included, with the status of its cause.
+func TestEveryErrorGoesThroughErrorHandler(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		type seen struct {
+			status int
+			cause  loginas.Cause
+			failed bool
+		}
+		var mu sync.Mutex
+		var got []seen
+		store := &faultyStore{Store: loginas.NewMemoryStore()}
+		a := newApp(t, st, withOptions(func(o *loginas.Options) {
+			o.Store = store
+			o.ReasonRequired = true
+			o.ErrorHandler = func(c *gin.Context, status int, err error) {
+				var r *loginas.Refusal
+				s := seen{status: status, failed: !errors.As(err, &r)}
+				if r != nil {
+					s.cause = r.Cause
+				}
+				mu.Lock()
+				got = append(got, s)
+				mu.Unlock()
+				c.AbortWithStatusJSON(status, gin.H{"handled": true})
+			}
+		}))
+		last := func() seen {
+			mu.Lock()
+			defer mu.Unlock()
+			require.NotEmpty(t, got)
+			return got[len(got)-1]
+		}
+		anonymous := a.client()
+		for _, c := range []struct {
+			name   string
+			do     func() *reply
+			status int
+			cause  loginas.Cause
+		}{
+			{"anonymous", func() *reply { return anonymous.post(a.plugin.LoginAsURL("alice"), nil, jsonAccept) }, 403, loginas.CauseForbidden},
+			{"method", func() *reply { return anonymous.get(a.plugin.LoginAsURL("alice"), jsonAccept) }, 405, loginas.CauseMethod},
+			{"media type", func() *reply {
+				return anonymous.doRaw(http.MethodPost, a.plugin.LogoutURL(), "<x/>", header("Content-Type", "text/xml", "Accept", "application/json"))
+			}, 415, loginas.CauseUnsupportedMedia},
+		} {
+			r := c.do()
+			assert.Equalf(t, c.status, r.status, "%s: %s", c.name, r.body)
+			assert.JSONEqf(t, `{"handled": true}`, r.body, "%s", c.name)
+			assert.Equalf(t, seen{status: c.status, cause: c.cause}, last(), "%s", c.name)
+		}
+
+		admin := a.client()
+		admin.signIn("admin")
+		for _, c := range []struct {
+			name   string
+			id     string
+			form   url.Values
+			status int
+			cause  loginas.Cause
+		}{
+			{"bad ID", "..", url.Values{"reason": {"x"}}, 400, loginas.CauseBadID},
+			{"unknown", "nobody", url.Values{"reason": {"x"}}, 404, loginas.CauseNotFound},
+			{"self", "admin", url.Values{"reason": {"x"}}, 422, loginas.CauseSelf},
+			{"superuser", "root", url.Values{"reason": {"x"}}, 403, loginas.CauseSuperuser},
+			{"no reason", "alice", nil, 422, loginas.CauseReasonRequired},
+		} {
+			r := admin.switchTo(c.id, c.form, jsonAccept)
+			assert.Equalf(t, c.status, r.status, "%s: %s", c.name, r.body)
+			assert.Equalf(t, seen{status: c.status, cause: c.cause}, last(), "%s", c.name)
+		}
+		admin.mustSwitch("alice", url.Values{"reason": {"x"}})
+		r := admin.switchTo("bob", url.Values{"reason": {"x"}}, jsonAccept)
+		assert.Equal(t, http.StatusConflict, r.status)
+		assert.Equal(t, seen{status: 409, cause: loginas.CauseNested}, last())
+
+		store.failEntry.Store(true)
+		r = admin.get("/test/state", jsonAccept)
+		assert.Equal(t, http.StatusServiceUnavailable, r.status)
+		assert.Equal(t, seen{status: 503, failed: true}, last())
+	})
+}
