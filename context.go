@@ -138,7 +138,7 @@ func (p *Plugin) middleware(c *gin.Context) {
 			p.fail(c, err)
 			return
 		}
-		if raw != nil {
+		if raw != nil || s.Get(p.csrfKey) != nil {
 			if err := p.dropRecord(c, gs, raw); err != nil {
 				p.fail(c, err)
 				return
@@ -281,7 +281,7 @@ func (p *Plugin) verify(c *gin.Context, userValue, raw any) (*Impersonation, *en
 // still live there. A store that fails leaves the session as it was, to be
 // tried again on the next request.
 func (p *Plugin) signOut(c *gin.Context, gs *gsessions.Session, e *ending) error {
-	sw, err := prepareSession(c, gs, p.newValues(p.messages(c).ended(e.cause, e.entry.TargetName)))
+	sw, err := prepareSession(c, gs, p.newValues(gs, p.messages(c).ended(e.cause, e.entry.TargetName)))
 	if err != nil {
 		return err
 	}
@@ -304,28 +304,36 @@ func (p *Plugin) signOut(c *gin.Context, gs *gsessions.Session, e *ending) error
 	return nil
 }
 
-// dropRecord cleans a session that holds a record but no user, as the app's
-// own logout leaves it when it deletes only its user key: the impersonation
-// ends, and the record goes, so that a later sign-in on this browser is
-// never taken for the old impersonation.
+// dropRecord cleans a session that holds a record or a CSRF binding but no
+// user, as the app's own logout leaves it when it deletes only its user key:
+// the impersonation ends, and the record and the binding go, so that a later
+// sign-in on this browser is neither taken for the old impersonation nor
+// given the old session's tokens.
 func (p *Plugin) dropRecord(c *gin.Context, gs *gsessions.Session, raw any) error {
-	encoded, _ := raw.(string)
-	if rec, err := p.keys.decode(encoded); err == nil {
-		if _, err := p.endEntries(c, Selector{ID: rec.ID}, CauseLogout, "the app signed the user out"); err != nil {
-			return err
+	if encoded, ok := raw.(string); ok {
+		if rec, err := p.keys.decode(encoded); err == nil {
+			if _, err := p.endEntries(c, Selector{ID: rec.ID}, CauseLogout, "the app signed the user out"); err != nil {
+				return err
+			}
 		}
 	}
 	delete(gs.Values, p.recordKey)
+	delete(gs.Values, p.csrfKey)
 	if err := gs.Save(c.Request, c.Writer); err != nil {
 		return fmt.Errorf("%w: removing a stale record: %w", ErrSessionStore, err)
 	}
 	return nil
 }
 
-// newValues returns the values of a fresh session: a new CSRF binding, and
-// a flash message if one is given.
-func (p *Plugin) newValues(flash string) map[any]any {
-	values := map[any]any{p.csrfKey: newRecordID()}
+// newValues returns the values of the session that replaces gs, which is
+// not an impersonation: a CSRF binding when it is a cookie session (a
+// server-side one is bound to the new ID its store gives it), and a flash
+// message if one is given.
+func (p *Plugin) newValues(gs *gsessions.Session, flash string) map[any]any {
+	values := map[any]any{}
+	if gs.ID == "" {
+		values[p.csrfKey] = newRecordID()
+	}
 	if flash != "" {
 		values[p.opts.FlashKey] = []any{flash}
 	}

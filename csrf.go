@@ -8,18 +8,29 @@ import (
 	"encoding/base64"
 	"fmt"
 
+	"github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
+	gsessions "github.com/gorilla/sessions"
 )
 
 // csrfSecretLength is the size of a session's CSRF secret, in bytes.
 const csrfSecretLength = sha256.Size
 
 // csrfSecret derives the CSRF secret of a signed-in session from the random
-// value the session is bound to (the "binding", kept under
-// RecordKey+".csrf") and the signed-in user's ID. A switch, a return and a
-// logout give the new session a new binding, and so does the first token
-// issued to a session made by the app's own login, so every token dies with
-// its session, in every kind of store.
+// value the session is bound to (its "binding") and the signed-in user's ID.
+// Nothing is stored where something random is at hand already:
+//   - an impersonated session is bound to its impersonation's ID, which its
+//     record carries;
+//   - a server-side store's session is bound to its session ID, which the
+//     switch, the return, the logout and the app's login (RenewSession)
+//     replace;
+//   - a cookie session has neither: it is bound to a random value kept under
+//     RecordKey+".csrf", which the return and the logout write into the
+//     session they make, the first token issued to a session made by the
+//     app's own login creates, and a session whose user the app removed
+//     loses.
+//
+// Every token therefore dies with its session, in every kind of store.
 func csrfSecret(key []byte, binding, userID string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(binding))
@@ -70,7 +81,7 @@ func (p *Plugin) tokenProblem(r *request) string {
 		sent = r.field(CSRFField)
 	}
 	userID := sessionID(r.user)
-	binding, _ := r.s.Get(p.csrfKey).(string)
+	binding := p.binding(r.s, r.gs, r.imp)
 	switch {
 	case r.user == nil:
 		return fmt.Sprintf("nobody is signed in (no value under Options.SessionKey %q), so no CSRF token can be valid", p.opts.SessionKey)
@@ -103,7 +114,7 @@ func Token(c *gin.Context) string {
 	if p == nil || p.opts.ExternalCSRF {
 		return ""
 	}
-	s, _, err := requestSession(c)
+	s, gs, err := requestSession(c)
 	if err != nil {
 		return ""
 	}
@@ -111,7 +122,7 @@ func Token(c *gin.Context) string {
 	if userID == "" {
 		return ""
 	}
-	binding, _ := s.Get(p.csrfKey).(string)
+	binding := p.binding(s, gs, current(c))
 	if binding == "" {
 		binding = newRecordID()
 		s.Set(p.csrfKey, binding)
@@ -121,6 +132,20 @@ func Token(c *gin.Context) string {
 		}
 	}
 	return maskToken(csrfSecret(p.csrfKeys[0], binding, userID))
+}
+
+// binding returns what the session's tokens are bound to: the
+// impersonation's ID, a server-side session's ID, else the random value
+// stored in a cookie session; "" when a cookie session has none yet.
+func (p *Plugin) binding(s sessions.Session, gs *gsessions.Session, imp *Impersonation) string {
+	switch {
+	case imp != nil:
+		return imp.ID
+	case gs.ID != "":
+		return gs.ID
+	}
+	b, _ := s.Get(p.csrfKey).(string)
+	return b
 }
 
 // pluginOf returns the plugin whose middleware ran on the request, or nil.

@@ -215,17 +215,27 @@ func TestTokenChangesWithTheSession(t *testing.T) {
 
 // A token belongs to one session: it dies when that session ends, in every
 // store, and a later session of the same user, in the same browser or
-// another, does not accept it.
+// another, does not accept it. A server-side session ends when its ID goes
+// (the app's login renews it); a cookie session when it is cleared.
 func TestTokensDieWithTheirSession(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
-		for _, c := range []struct {
+		type ending struct {
 			name string
 			end  func(c *client)
-		}{
-			{"the logout route", func(c *client) { require.Equal(t, http.StatusSeeOther, c.logout(nil).status) }},
-			{"the app's own logout", func(c *client) { require.Equal(t, http.StatusNoContent, c.post("/test/clear", nil).status) }},
-		} {
+		}
+		appLogout := func(path string) func(c *client) {
+			return func(c *client) { require.Equal(t, http.StatusNoContent, c.post(path, nil).status) }
+		}
+		endings := []ending{{"the logout route", func(c *client) { require.Equal(t, http.StatusSeeOther, c.logout(nil).status) }}}
+		if st.serverSide {
+			endings = append(endings, ending{"the app's logout that renews the session", appLogout("/test/renew")})
+		} else {
+			endings = append(endings,
+				ending{"the app's logout that clears the session", appLogout("/test/clear")},
+				ending{"the app's logout that deletes its user key", appLogout("/test/drop-user")})
+		}
+		for _, c := range endings {
 			t.Run(c.name, func(t *testing.T) {
 				a := newApp(t, st)
 				first := a.client()

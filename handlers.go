@@ -104,9 +104,12 @@ func (p *Plugin) start(r *request, consentUntil time.Time) (*Impersonation, erro
 	if err := p.audit(c, p.entryEvent(ActionStart, entry)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrAudit, err)
 	}
-	values := p.newValues(fill(r.messages().Switched, entry.TargetName, entry.ActorName))
-	values[p.opts.SessionKey] = stored
-	values[p.opts.RecordKey] = p.keys.encode(rec)
+	// The record binds the new session's CSRF tokens: no other value.
+	values := map[any]any{
+		p.opts.SessionKey: stored,
+		p.opts.RecordKey:  p.keys.encode(rec),
+		p.opts.FlashKey:   []any{fill(r.messages().Switched, entry.TargetName, entry.ActorName)},
+	}
 	sw, err := prepareSession(c, r.gs, values)
 	if err != nil {
 		p.abandon(c, entry, false, err)
@@ -160,7 +163,7 @@ func (p *Plugin) logout(c *gin.Context) {
 		}
 		r.answer(gin.H{"impersonating": false, "user": p.userJSON(r.imp.Actor), "redirect": dest}, "", dest)
 	case r.user != nil:
-		if err := replaceSession(c, r.gs, p.newValues("")); err != nil {
+		if err := replaceSession(c, r.gs, p.newValues(r.gs, "")); err != nil {
 			p.fail(c, err)
 			return
 		}
@@ -222,7 +225,7 @@ func (p *Plugin) restore(r *request) error {
 	if err != nil {
 		return err
 	}
-	values := p.newValues(fill(r.messages().Returned, p.name(imp.Actor), p.name(imp.Actor)))
+	values := p.newValues(r.gs, fill(r.messages().Returned, p.name(imp.Actor), p.name(imp.Actor)))
 	values[p.opts.SessionKey] = stored
 	sw, err := prepareSession(c, r.gs, values)
 	if err != nil {

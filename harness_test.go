@@ -406,6 +406,14 @@ func addTestRoutes(r *gin.Engine, p *loginas.Plugin) {
 		}
 		c.Status(http.StatusNoContent)
 	})
+	// The app's sign-out that renews the session, as RenewSession does.
+	r.POST("/test/renew", func(c *gin.Context) {
+		if err := loginas.RenewSession(c, nil); err != nil {
+			c.AbortWithStatus(http.StatusInternalServerError)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
 	r.GET("/test/banner", func(c *gin.Context) {
 		c.JSON(http.StatusOK, loginas.BannerFor(c))
 	})
