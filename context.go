@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -340,8 +341,9 @@ func (p *Plugin) newValues(gs *gsessions.Session, flash string) map[any]any {
 	return values
 }
 
-// sessionID turns the value an app keeps under SessionKey into a string ID;
-// "" for a value that is neither a string nor an integer.
+// sessionID turns the value an app keeps under SessionKey into a string ID:
+// a string or an integer (of a named type too), or what a fmt.Stringer
+// says; "" for anything else.
 func sessionID(v any) string {
 	switch id := v.(type) {
 	case string:
@@ -366,6 +368,19 @@ func sessionID(v any) string {
 		return strconv.FormatUint(uint64(id), 10)
 	case uint64:
 		return strconv.FormatUint(id, 10)
+	case nil:
+		return ""
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.String:
+		return rv.String()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(rv.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.FormatUint(rv.Uint(), 10)
+	}
+	if s, ok := v.(fmt.Stringer); ok {
+		return s.String()
 	}
 	return ""
 }
@@ -389,59 +404,35 @@ func (p *Plugin) storedID(sample any, id string) (any, error) {
 }
 
 // mirrorID converts id to the Go type of sample: a string or an integer
-// type.
+// type, named or not.
 func mirrorID(sample any, id string) (any, error) {
 	if _, ok := sample.(string); ok {
 		return id, nil
 	}
-	signed := func(bits int) (int64, error) { return strconv.ParseInt(id, 10, bits) }
-	unsigned := func(bits int) (uint64, error) { return strconv.ParseUint(id, 10, bits) }
-	var v any
-	var err error
-	switch sample.(type) {
-	case int:
-		var n int64
-		n, err = signed(strconv.IntSize)
-		v = int(n)
-	case int8:
-		var n int64
-		n, err = signed(8)
-		v = int8(n)
-	case int16:
-		var n int64
-		n, err = signed(16)
-		v = int16(n)
-	case int32:
-		var n int64
-		n, err = signed(32)
-		v = int32(n)
-	case int64:
-		v, err = signed(64)
-	case uint:
-		var n uint64
-		n, err = unsigned(strconv.IntSize)
-		v = uint(n)
-	case uint8:
-		var n uint64
-		n, err = unsigned(8)
-		v = uint8(n)
-	case uint16:
-		var n uint64
-		n, err = unsigned(16)
-		v = uint16(n)
-	case uint32:
-		var n uint64
-		n, err = unsigned(32)
-		v = uint32(n)
-	case uint64:
-		v, err = unsigned(64)
+	t := reflect.TypeOf(sample)
+	if t == nil {
+		return nil, errors.New("there is no value to take the type from")
+	}
+	v := reflect.New(t).Elem()
+	switch t.Kind() {
+	case reflect.String:
+		v.SetString(id)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(id, 10, t.Bits())
+		if err != nil {
+			return nil, fmt.Errorf("the user ID %q does not fit that type", id)
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(id, 10, t.Bits())
+		if err != nil {
+			return nil, fmt.Errorf("the user ID %q does not fit that type", id)
+		}
+		v.SetUint(n)
 	default:
 		return nil, errors.New("only strings and integers can be mirrored")
 	}
-	if err != nil {
-		return nil, fmt.Errorf("the user ID %q does not fit that type", id)
-	}
-	return v, nil
+	return v.Interface(), nil
 }
 
 func safeMethod(m string) bool {

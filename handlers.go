@@ -282,7 +282,7 @@ func (p *Plugin) endAccess(c *gin.Context) {
 		r.refuse(CauseNoEntry, "the Store has no impersonation with this ID")
 		return
 	}
-	ended, err := p.endEntries(c, Selector{ID: id}, cause, "")
+	ended, err := p.endEntries(c, Selector{ID: id}, cause, fmt.Sprintf("ended by %s (%s)", me.ID, p.name(me)))
 	if err != nil {
 		p.fail(c, err)
 		return

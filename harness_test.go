@@ -230,6 +230,7 @@ type appSetup struct {
 	routes []func(r *gin.Engine, p *loginas.Plugin)
 	users  *userStore
 	faults *faultStore
+	engine []func(r *gin.Engine)
 }
 
 type appOption func(*appSetup)
@@ -253,6 +254,12 @@ func withSessionOptions(o sessions.Options) appOption {
 // its loads, saves and deletes fail.
 func withFaults(f *faultStore) appOption {
 	return func(s *appSetup) { s.faults = f }
+}
+
+// withEngine changes the engine before the sessions middleware and the
+// plugin are added, as an app sets its templates first.
+func withEngine(f func(r *gin.Engine)) appOption {
+	return func(s *appSetup) { s.engine = append(s.engine, f) }
 }
 
 // withUsers makes the app use the given user table.
@@ -314,6 +321,9 @@ func newApp(t *testing.T, st storeKind, options ...appOption) *testApp {
 	}
 
 	r := gin.New()
+	for _, f := range setup.engine {
+		f(r)
+	}
 	store := st.make()
 	if setup.cookie != nil {
 		store.Options(*setup.cookie)
@@ -700,6 +710,8 @@ func renderRoute(path string, set *template.Template, name string, data func(c *
 	})
 }
 
+func jsonUnmarshal(body string, v any) error { return json.Unmarshal([]byte(body), v) }
+
 // errRefused is a plain error a permission hook returns.
 var errRefused = errors.New("refused by the app")
 
@@ -728,13 +740,3 @@ func newBrowser(t *testing.T) *http.Client {
 	}}
 }
 
-// readBody GETs u and returns its body.
-func readBody(t *testing.T, hc *http.Client, u string) string {
-	t.Helper()
-	res, err := hc.Get(u)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return string(b)
-}

@@ -2,6 +2,8 @@ package loginas_test
 
 import (
 	"context"
+	"encoding/gob"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gin-contrib/sessions"
-	"github.com/gin-contrib/sessions/cookie"
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -408,56 +409,137 @@ func TestMissingSessionsMiddlewareIsAClearError(t *testing.T) {
 	assert.Equal(t, http.StatusInternalServerError, res.StatusCode)
 }
 
-func TestNumericSessionIDs(t *testing.T) {
+// An app that keeps its user ID under SessionKey as an integer type or a
+// string reads the same type back after a switch and after the return,
+// with no StoreUserID.
+func TestIDsKeepTheAppsType(t *testing.T) {
 	t.Parallel()
-	// An app that keeps an int under its session key: StoreUserID converts
-	// the plugin's string IDs back.
-	gin.SetMode(gin.TestMode)
 	users := map[string]loginas.User{
 		"1": {ID: "1", Name: "Admin", Superuser: true, Active: true},
 		"2": {ID: "2", Name: "Alice", Active: true},
 	}
 	find := func(_ context.Context, id string) (loginas.User, error) {
-		u, ok := users[id]
-		if !ok {
-			return loginas.User{}, loginas.ErrUserNotFound
+		if u, ok := users[id]; ok {
+			return u, nil
 		}
-		return u, nil
+		return loginas.User{}, loginas.ErrUserNotFound
 	}
-	r := gin.New()
-	r.Use(sessions.Sessions(sessionName, cookie.NewStore(storeKey)))
-	_, err := loginas.Register(r, loginas.Options{
-		FindUser: find, SessionKey: userKey, Secret: testSecret, Logger: quietLogger, Audit: (&auditLog{}).sink,
-		StoreUserID: func(id string) (any, error) {
-			return strconv.Atoi(id)
-		},
+	for _, c := range []struct {
+		name  string
+		admin any
+	}{
+		{"uint", uint(1)}, {"uint8", uint8(1)}, {"uint16", uint16(1)}, {"uint32", uint32(1)}, {"uint64", uint64(1)},
+		{"int", 1}, {"int8", int8(1)}, {"int16", int16(1)}, {"int32", int32(1)}, {"int64", int64(1)},
+		{"string", "1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			eachStore(t, func(t *testing.T, st storeKind) {
+				a := newApp(t, st, withOptions(func(o *loginas.Options) { o.FindUser = find }), withRoutes(func(r *gin.Engine, _ *loginas.Plugin) {
+					r.POST("/typed-login", func(c2 *gin.Context) {
+						s := sessions.Default(c2)
+						s.Set(userKey, c.admin)
+						_ = s.Save()
+					})
+					r.GET("/type", func(c2 *gin.Context) {
+						c2.String(http.StatusOK, fmt.Sprintf("%T %v", sessions.Default(c2).Get(userKey), sessions.Default(c2).Get(userKey)))
+					})
+				}))
+				cl := a.client()
+				cl.post("/typed-login", nil)
+				want := fmt.Sprintf("%T", c.admin)
+				require.Equal(t, want+" 1", cl.get("/type").body)
+				r := cl.switchTo("2", nil)
+				require.Equal(t, http.StatusSeeOther, r.status, r.body)
+				assert.Equal(t, want+" 2", cl.get("/type").body, "the target's ID in the app's type")
+				require.Equal(t, http.StatusSeeOther, cl.logout(nil).status)
+				assert.Equal(t, want+" 1", cl.get("/type").body, "the actor's ID in the app's type")
+			})
+		})
+	}
+}
+
+// accountID is a named integer type, as apps declare for their IDs.
+type accountID uint
+
+// uuidLike is an ID type the plugin cannot make from a string: it reads it
+// through String, and needs StoreUserID to write one.
+type uuidLike struct{ N int }
+
+func (u uuidLike) String() string { return strconv.Itoa(u.N) }
+
+func init() {
+	gob.Register(accountID(0))
+	gob.Register(uuidLike{})
+}
+
+// A named integer type is mirrored too. A value of a type the plugin cannot
+// mirror refuses the switch with an error that names the option to set;
+// StoreUserID covers such custom cases.
+func TestCustomIDTypes(t *testing.T) {
+	t.Parallel()
+	find := func(_ context.Context, id string) (loginas.User, error) {
+		switch id {
+		case "1":
+			return loginas.User{ID: "1", Name: "Admin", Superuser: true, Active: true}, nil
+		case "2":
+			return loginas.User{ID: "2", Name: "Alice", Active: true}, nil
+		}
+		return loginas.User{}, loginas.ErrUserNotFound
+	}
+	typed := func(v any) appOption {
+		return withRoutes(func(r *gin.Engine, _ *loginas.Plugin) {
+			r.POST("/typed-login", func(c *gin.Context) {
+				s := sessions.Default(c)
+				s.Set(userKey, v)
+				_ = s.Save()
+			})
+			r.GET("/type", func(c *gin.Context) {
+				v := sessions.Default(c).Get(userKey)
+				c.String(http.StatusOK, fmt.Sprintf("%T %v", v, v))
+			})
+		})
+	}
+	eachStore(t, func(t *testing.T, st storeKind) {
+		t.Run("named integer type", func(t *testing.T) {
+			a := newApp(t, st, typed(accountID(1)), withOptions(func(o *loginas.Options) { o.FindUser = find }))
+			c := a.client()
+			c.post("/typed-login", nil)
+			require.Equal(t, http.StatusSeeOther, c.switchTo("2", nil).status)
+			assert.Equal(t, "loginas_test.accountID 2", c.get("/type").body)
+			require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
+			assert.Equal(t, "loginas_test.accountID 1", c.get("/type").body)
+		})
+		t.Run("a type that cannot be mirrored", func(t *testing.T) {
+			logs := &logBuffer{}
+			a := newApp(t, st, typed(uuidLike{1}), withOptions(func(o *loginas.Options) {
+				o.FindUser = find
+				o.Logger = logs.logger()
+			}))
+			c := a.client()
+			c.post("/typed-login", nil)
+			r := c.switchTo("2", nil)
+			assert.Equal(t, http.StatusInternalServerError, r.status)
+			assert.Contains(t, logs.String(), "set Options.StoreUserID")
+			assert.Contains(t, logs.String(), "loginas_test.uuidLike")
+			assert.Equal(t, "loginas_test.uuidLike 1", c.get("/type").body, "nothing changed")
+		})
+		t.Run("StoreUserID", func(t *testing.T) {
+			a := newApp(t, st, typed(uuidLike{1}), withOptions(func(o *loginas.Options) {
+				o.FindUser = find
+				o.StoreUserID = func(id string) (any, error) {
+					n, err := strconv.Atoi(id)
+					return uuidLike{n}, err
+				}
+			}))
+			c := a.client()
+			c.post("/typed-login", nil)
+			require.Equal(t, http.StatusSeeOther, c.switchTo("2", nil).status)
+			assert.Equal(t, "loginas_test.uuidLike 2", c.get("/type").body)
+			require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
+			assert.Equal(t, "loginas_test.uuidLike 1", c.get("/type").body)
+		})
 	})
-	require.NoError(t, err)
-	r.POST("/login", func(c *gin.Context) {
-		s := sessions.Default(c)
-		s.Set(userKey, 1)
-		_ = s.Save()
-	})
-	r.GET("/csrf", func(c *gin.Context) { c.String(http.StatusOK, loginas.Token(c)) })
-	r.GET("/who", func(c *gin.Context) {
-		v := sessions.Default(c).Get(userKey)
-		c.JSON(http.StatusOK, gin.H{"user": v, "impersonated": loginas.IsImpersonated(c)})
-	})
-	srv := newServer(t, r)
-	hc := newBrowser(t)
-	_, err = hc.PostForm(srv+"/login", nil)
-	require.NoError(t, err)
-	tok := readBody(t, hc, srv+"/csrf")
-	res, err := hc.PostForm(srv+"/admin/loginas/2", url.Values{loginas.CSRFField: {tok}})
-	require.NoError(t, err)
-	res.Body.Close()
-	require.Equal(t, http.StatusSeeOther, res.StatusCode)
-	assert.JSONEq(t, `{"user": 2, "impersonated": true}`, readBody(t, hc, srv+"/who"))
-	tok = readBody(t, hc, srv+"/csrf")
-	res, err = hc.PostForm(srv+"/admin/loginas/logout", url.Values{loginas.CSRFField: {tok}})
-	require.NoError(t, err)
-	res.Body.Close()
-	assert.JSONEq(t, `{"user": 1, "impersonated": false}`, readBody(t, hc, srv+"/who"))
 }
 
 // The headers describe the session a response leaves behind: the answer

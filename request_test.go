@@ -2,6 +2,7 @@ package loginas_test
 
 import (
 	"errors"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -130,5 +131,56 @@ func TestEveryErrorGoesThroughErrorHandler(t *testing.T) {
 		r = admin.get("/test/state", jsonAccept)
 		assert.Equal(t, http.StatusServiceUnavailable, r.status)
 		assert.Equal(t, seen{status: 503, failed: true}, last())
+	})
+}
+
+// A front end that posts JSON has its fields read: the reason is recorded,
+// ReasonRequired is satisfied, next is followed, the token may come in the
+// body. A body the plugin does not read is refused with 415, never dropped.
+func TestJSONBodies(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.ReasonRequired = true }))
+		c := a.client()
+		c.signIn("admin")
+		postJSON := func(path, body string, h ...http.Header) *reply {
+			return c.doRaw(http.MethodPost, path, body, merge(append(h, header("Content-Type", "application/json; charset=utf-8"))))
+		}
+		r := postJSON(a.plugin.LoginAsURL("alice"), `{"reason": "ticket 12", "next": "/orders"}`, header(loginas.CSRFHeader, c.token()))
+		require.Equal(t, http.StatusSeeOther, r.status, r.body)
+		assert.Equal(t, "/orders", r.location())
+		assert.Equal(t, "ticket 12", a.audit.only(t, loginas.ActionStart, "").Reason)
+		r = postJSON(a.plugin.LogoutURL(), `{"loginas_csrf": "`+c.token()+`"}`, jsonAccept)
+		require.Equal(t, http.StatusOK, r.status, r.body)
+
+		for _, bad := range []struct {
+			name, contentType, body string
+			status                  int
+		}{
+			{"no reason in JSON", "application/json", `{}`, http.StatusUnprocessableEntity},
+			{"reason of the wrong type", "application/json", `{"reason": 42}`, http.StatusBadRequest},
+			{"not an object", "application/json", `["ticket"]`, http.StatusBadRequest},
+			{"two objects", "application/json", `{"reason": "a"}{"reason": "b"}`, http.StatusBadRequest},
+			{"text", "text/plain", `reason=ticket`, http.StatusUnsupportedMediaType},
+			{"no media type", "", `reason=ticket`, http.StatusUnsupportedMediaType},
+		} {
+			h := header(loginas.CSRFHeader, c.token(), "Accept", "application/json")
+			if bad.contentType != "" {
+				h.Set("Content-Type", bad.contentType)
+			}
+			r := c.doRaw(http.MethodPost, a.plugin.LoginAsURL("bob"), bad.body, h)
+			assert.Equalf(t, bad.status, r.status, "%s: %s", bad.name, r.body)
+			assert.Equalf(t, "admin", c.state().user(), "%s changed the session", bad.name)
+		}
+
+		// A multipart form, as fetch sends a FormData.
+		var body strings.Builder
+		w := multipart.NewWriter(&body)
+		require.NoError(t, w.WriteField("reason", "ticket 13"))
+		require.NoError(t, w.WriteField(loginas.CSRFField, c.token()))
+		require.NoError(t, w.Close())
+		r = c.doRaw(http.MethodPost, a.plugin.LoginAsURL("bob"), body.String(), header("Content-Type", w.FormDataContentType(), "Accept", "application/json"))
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		assert.Equal(t, "ticket 13", a.audit.matching(loginas.ActionStart, "")[1].Reason)
 	})
 }

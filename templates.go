@@ -320,7 +320,7 @@ type Access struct {
 	Ended        time.Time `json:"ended,omitzero"`
 	Cause        Cause     `json:"cause,omitempty"`
 	Live         bool      `json:"live"`
-	Text         string    `json:"-"` // "admin is signed in to your account right now."
+	Text         string    `json:"text,omitempty"` // "admin is signed in to your account right now."
 	How          string    `json:"how"`
 	StartedText  string    `json:"-"`
 	DeadlineText string    `json:"-"`

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -114,6 +116,9 @@ func partialApp(t *testing.T, st storeKind, options ...appOption) *testApp {
 		}),
 		renderRoute("/banner", set, "loginas/banner", func(c *gin.Context, p *loginas.Plugin) any { return loginas.BannerFor(c) }),
 		renderRoute("/logout-form", set, "loginas/logout", func(c *gin.Context, p *loginas.Plugin) any { return loginas.BannerFor(c) }),
+		renderRoute("/access", set, "loginas/access", func(c *gin.Context, p *loginas.Plugin) any { return loginas.AccessFor(c) }),
+		renderRoute("/consent", set, "loginas/consent", func(c *gin.Context, p *loginas.Plugin) any { return loginas.AccessFor(c).Consent }),
+		renderRoute("/live", set, "loginas/live", func(c *gin.Context, p *loginas.Plugin) any { return loginas.LiveFor(c) }),
 	}, options...)
 	return newApp(t, st, options...)
 }
@@ -317,4 +322,61 @@ func TestBannerData(t *testing.T) {
 	assert.Equal(t, "Alice", b["TargetName"])
 	assert.Equal(t, "1 h 00 min", b["TimeLeft"])
 	assert.Equal(t, loginas.CSRFField, b["CSRFField"])
+}
+
+// An app that loads its templates with gin's loaders renders the partials
+// through FuncMap, with one line before the loader; gin's debug-mode
+// reloading keeps working. Not parallel: debug mode is gin's global.
+func TestPartialsWithGinLoaders(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600))
+	}
+	write("layout.html", `{{define "layout.html"}}<nav>v1{{if not .Loginas.IsImpersonated}}{{loginasLogout .Loginas}}{{end}}</nav>{{loginasBanner .Loginas}}{{loginasButton .Button}}{{end}}`)
+	layoutFS := os.DirFS(dir)
+	for _, c := range []struct {
+		name string
+		load func(r *gin.Engine)
+	}{
+		{"LoadHTMLGlob", func(r *gin.Engine) { r.LoadHTMLGlob(filepath.Join(dir, "*.html")) }},
+		{"LoadHTMLFiles", func(r *gin.Engine) { r.LoadHTMLFiles(filepath.Join(dir, "layout.html")) }},
+		{"LoadHTMLFS", func(r *gin.Engine) { r.LoadHTMLFS(http.FS(layoutFS), "*.html") }},
+	} {
+		for _, mode := range []string{gin.ReleaseMode, gin.DebugMode} {
+			t.Run(c.name+"/"+mode, func(t *testing.T) {
+				defer gin.SetMode(gin.TestMode)
+				defer write("layout.html", `{{define "layout.html"}}<nav>v1{{if not .Loginas.IsImpersonated}}{{loginasLogout .Loginas}}{{end}}</nav>{{loginasBanner .Loginas}}{{loginasButton .Button}}{{end}}`)
+				users := newUserStore()
+				a := newApp(t, cookieStore, withUsers(users), withOptions(func(o *loginas.Options) { o.FindUser = users.find }),
+					withEngine(func(r *gin.Engine) {
+						gin.SetMode(mode)
+						r.SetFuncMap(loginas.FuncMap())
+						c.load(r)
+					}),
+					withRoutes(func(r *gin.Engine, _ *loginas.Plugin) {
+						r.GET("/page", func(c *gin.Context) {
+							c.HTML(http.StatusOK, "layout.html", gin.H{"Loginas": loginas.BannerFor(c), "Button": loginas.ButtonFor(c, users.get("alice"))})
+						})
+					}))
+				cl := a.client()
+				cl.signIn("admin")
+				page := cl.get("/page").body
+				assert.Contains(t, page, `<form class="loginas-button" method="post" action="/admin/loginas/alice">`)
+				assert.Contains(t, page, `<button type="submit">Log out</button>`, "outside an impersonation, the layout's own logout form")
+				r := cl.post("/admin/loginas/alice", url.Values{loginas.CSRFField: {formToken(t, page)}})
+				require.Equal(t, http.StatusSeeOther, r.status, r.body)
+				page = cl.get("/page").body
+				assert.Contains(t, page, "You are signed in as Alice. You are really Admin.")
+				assert.Equal(t, 1, strings.Count(page, "Return to my account"), "the banner holds the return button")
+
+				write("layout.html", `{{define "layout.html"}}<nav>v2</nav>{{loginasBanner .Loginas}}{{end}}`)
+				page = cl.get("/page").body
+				if mode == gin.DebugMode {
+					assert.Contains(t, page, "<nav>v2</nav>", "debug mode reloads the templates")
+				} else {
+					assert.Contains(t, page, "<nav>v1</nav>")
+				}
+			})
+		}
+	}
 }
