@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,8 +32,7 @@ var staticFiles embed.FS
 // Names the app uses in the session and for its cookie.
 const (
 	sessionName = "session"
-	userIDKey   = "user_id" // the signed-in user's ID, a decimal string
-	flashKey    = "_flash"  // gin-contrib/sessions' default flash key, which the plugin also uses
+	flashKey    = loginas.DefaultFlashKey // the plugin adds its messages there too
 )
 
 // contentSecurityPolicy is sent with every response: no script at all, styles
@@ -46,13 +44,16 @@ const sessionMaxAge = 12 * 60 * 60
 
 // config is what the command-line flags set.
 type config struct {
-	Addr        string        // -addr
-	DBPath      string        // -db; empty: a fresh database in memory
-	RedisAddr   string        // -redis; empty: sessions in a signed cookie
-	Secret      []byte        // -secret; must not be empty here (main makes one up)
-	MaxDuration time.Duration // -max-duration
-	SeedUsers   int           // -seed-users
-	ReadOnly    bool          // -read-only: impersonated sessions may not change anything
+	Addr           string        // -addr
+	DBPath         string        // -db; empty: a fresh database in memory
+	DatabaseURL    string        // -database: postgres://...; empty: SQLite
+	RedisAddr      string        // -redis; empty: sessions in a signed cookie
+	Secret         []byte        // -secret; must not be empty here (main makes one up)
+	MaxDuration    time.Duration // -max-duration
+	SeedUsers      int           // -seed-users
+	SeedAudit      int           // -seed-audit
+	ReadOnly       bool          // -read-only: impersonated sessions may not change anything
+	RequireConsent bool          // -require-consent: a switch needs the target's grant
 
 	// BcryptCost hashes the six named users' passwords. If zero,
 	// bcrypt.DefaultCost.
@@ -106,6 +107,9 @@ func newApp(cfg config) (*gin.Engine, *App, error) {
 	if cfg.SeedUsers < 0 || cfg.SeedUsers > 9999 {
 		return nil, nil, fmt.Errorf("-seed-users must be between 0 and 9999 (got %d)", cfg.SeedUsers)
 	}
+	if cfg.SeedAudit < 0 || cfg.SeedAudit > 10_000_000 {
+		return nil, nil, fmt.Errorf("-seed-audit must be between 0 and 10000000 (got %d)", cfg.SeedAudit)
+	}
 	if cfg.BcryptCost == 0 {
 		cfg.BcryptCost = bcrypt.DefaultCost
 	}
@@ -123,17 +127,20 @@ func newApp(cfg config) (*gin.Engine, *App, error) {
 		}
 	}()
 
-	db, err := openDB(cfg.DBPath)
+	db, err := openDB(cfg.DatabaseURL, cfg.DBPath)
 	if err != nil {
 		return nil, nil, err
 	}
 	app.db = db
 	db.now = cfg.Clock
 	app.closers = append(app.closers, db.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if app.seeded, err = db.seed(ctx, cfg.SeedUsers, cfg.BcryptCost); err != nil {
 		return nil, nil, fmt.Errorf("seeding the database: %w", err)
+	}
+	if err := db.seedAudit(ctx, cfg.SeedAudit, len(seedUsers)+cfg.SeedUsers); err != nil {
+		return nil, nil, err
 	}
 
 	if app.dummyHash, err = bcrypt.GenerateFromPassword(randomBytes(16), cfg.BcryptCost); err != nil {
@@ -152,23 +159,7 @@ func newApp(cfg config) (*gin.Engine, *App, error) {
 	}
 	router.Use(app.requestLog, app.securityHeaders, gin.CustomRecovery(app.recovered))
 	router.Use(sessions.Sessions(sessionName, app.store))
-	app.plugin, err = loginas.Register(router, loginas.Options{
-		FindUser:           app.findUser,
-		SessionKey:         userIDKey,
-		Secret:             deriveKey(cfg.Secret, "loginas"),
-		MaxDuration:        cfg.MaxDuration,
-		RedirectURL:        "/",
-		LogoutRedirectURL:  "/",
-		RefusalRedirectURL: "/admin/users",
-		LoginURL:           "/login",
-		Audit:              app.recordEvent,
-		Revocations:        app.db,
-		ReadOnly:           cfg.ReadOnly,
-		Logger:             cfg.Logger,
-		ErrorHandler:       app.errorHandler,
-		Clock:              cfg.Clock,
-	})
-	if err != nil {
+	if err := app.registerPlugin(router); err != nil {
 		return nil, nil, err
 	}
 	router.Use(app.loadViewer)
@@ -213,47 +204,6 @@ func (app *App) openStore() error {
 		SameSite: http.SameSiteLaxMode,
 	})
 	return nil
-}
-
-// findUser is the plugin's Options.FindUser.
-func (app *App) findUser(ctx context.Context, id string) (loginas.User, error) {
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil || n <= 0 || strconv.FormatInt(n, 10) != id {
-		return loginas.User{}, loginas.ErrUserNotFound
-	}
-	u, err := app.db.UserByID(ctx, n)
-	if errors.Is(err, errNoUser) {
-		return loginas.User{}, loginas.ErrUserNotFound
-	}
-	if err != nil {
-		return loginas.User{}, err
-	}
-	return pluginUser(u), nil
-}
-
-func pluginUser(u *User) loginas.User {
-	return loginas.User{ID: u.IDString(), Name: u.Username, Superuser: u.IsSuperuser, Active: u.IsActive, Data: u}
-}
-
-// recordEvent is the plugin's Options.Audit: every event goes to the
-// audit_events table. It is written even if the client has gone away.
-func (app *App) recordEvent(c *gin.Context, e loginas.Event) error {
-	return app.db.AddAudit(context.WithoutCancel(c.Request.Context()), AuditRow{
-		Time:            e.Time,
-		Action:          string(e.Action),
-		Cause:           string(e.Cause),
-		ImpersonationID: e.ImpersonationID,
-		ActorID:         e.ActorID,
-		ActorName:       e.ActorName,
-		TargetID:        e.TargetID,
-		TargetName:      e.TargetName,
-		Reason:          e.Reason,
-		Detail:          e.Detail,
-		IP:              e.ClientIP,
-		UserAgent:       e.UserAgent,
-		Method:          e.Method,
-		Path:            e.Path,
-	})
 }
 
 // requestLog writes one line per request. On an impersonated request it
@@ -317,7 +267,7 @@ func (app *App) errorHandler(c *gin.Context, status int, err error) {
 	switch {
 	case errors.Is(err, loginas.ErrSessionStore):
 		msg = storeUnavailable
-	case errors.Is(err, loginas.ErrUserStore), errors.Is(err, loginas.ErrRevocations):
+	case errors.Is(err, loginas.ErrUserStore), errors.Is(err, loginas.ErrStore):
 		msg = "The user database is unavailable, try again."
 	case errors.Is(err, loginas.ErrAudit):
 		msg = "The audit trail could not be written, so nothing was changed. Try again."
@@ -331,12 +281,6 @@ func (app *App) errorHandler(c *gin.Context, status int, err error) {
 
 // storeUnavailable is the text of the 503 page.
 const storeUnavailable = "The session store is unavailable, try again."
-
-// wantsJSON reports whether the client asked for JSON rather than a page.
-func wantsJSON(c *gin.Context) bool {
-	accept := c.GetHeader("Accept")
-	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html")
-}
 
 // parseTemplates builds one template set per page: the layout, the shared
 // partials (files named _*.html), the loginas partials and the page's own
@@ -398,7 +342,7 @@ func (app *App) render(c *gin.Context, status int, name string, page Page) {
 		return
 	}
 	page.Viewer, _ = viewerOf(c)
-	page.Banner = app.plugin.Banner(c)
+	page.Banner = loginas.BannerFor(c)
 	// Only a session holding flashes is saved: an anonymous page view must
 	// not create a session in the store.
 	if s := sessions.Default(c); s.Get(flashKey) != nil {
@@ -420,7 +364,7 @@ func (app *App) render(c *gin.Context, status int, name string, page Page) {
 // touch the session, which may be what failed; while impersonating, the
 // banner is still shown for 4xx pages.
 func (app *App) renderError(c *gin.Context, status int, msg string) {
-	if wantsJSON(c) || c.Request.URL.Path == "/me" {
+	if loginas.WantsJSON(c) || c.Request.URL.Path == "/me" {
 		c.AbortWithStatusJSON(status, gin.H{"error": msg})
 		return
 	}
@@ -429,10 +373,10 @@ func (app *App) renderError(c *gin.Context, status int, msg string) {
 	if imp, ok := loginas.Current(c); ok && page.Viewer == nil {
 		// The plugin's read-only refusal comes before loadViewer has run;
 		// the impersonation carries the target the plugin just loaded.
-		page.Viewer, _ = imp.Target.Data.(*User)
+		page.Viewer = userOf(imp.Target)
 	}
 	if status < http.StatusInternalServerError {
-		page.Banner = app.plugin.Banner(c)
+		page.Banner = loginas.BannerFor(c)
 	}
 	app.write(c, status, app.errorPage, page)
 	c.Abort()

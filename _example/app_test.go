@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1146,12 +1145,13 @@ func TestUserListSearchAndPages(t *testing.T) {
 		want        []string
 		wantNot     []string
 	}{
-		{name: "everyone", query: "", want: []string{"66 users", ">admin</a>", ">user0044</a>", `rel="next"`}, wantNot: []string{">user0045</a>"}},
-		{name: "second page", query: "?page=2", want: []string{">user0045</a>", ">user0060</a>", `rel="prev"`}, wantNot: []string{">admin</a>"}},
-		{name: "page past the end", query: "?page=99", want: []string{">user0060</a>"}},
-		{name: "by name", query: "?q=alic", want: []string{"1 user matching", ">alice</a>"}, wantNot: []string{">bob</a>"}},
+		{name: "everyone", query: "", want: []string{">admin</a>", ">user0044</a>", `href="/admin/users?after=50" rel="next"`}, wantNot: []string{">user0045</a>"}},
+		{name: "second page", query: "?after=50", want: []string{">user0045</a>", ">user0060</a>"}, wantNot: []string{">admin</a>", `rel="next"`}},
+		{name: "page past the end", query: "?after=99", wantNot: []string{">user0060</a>", `rel="next"`}},
+		{name: "by name", query: "?q=alic", want: []string{"Users matching “alic”", ">alice</a>"}, wantNot: []string{">bob</a>"}},
 		{name: "by e-mail", query: "?q=bob%40example.com", want: []string{">bob</a>"}, wantNot: []string{">alice</a>"}},
-		{name: "like wildcards are literal", query: "?q=%25", want: []string{"0 users"}},
+		{name: "case does not matter", query: "?q=ALICE", want: []string{">alice</a>"}},
+		{name: "like wildcards are literal", query: "?q=%25", wantNot: []string{">admin</a>", ">alice</a>"}},
 		{name: "html in the query is escaped", query: "?q=%3Cb%3E", want: []string{"&lt;b&gt;"}, wantNot: []string{"<b>"}},
 	}
 	for _, tt := range tests {
@@ -1654,41 +1654,33 @@ func TestProfile(t *testing.T) {
 	if r := newBrowser(t, srv.URL).get("/profile"); r.status != http.StatusSeeOther || r.location() != "/login?next=%2Fprofile" {
 		t.Errorf("GET /profile anonymous: %d to %q, want 303 to the login page", r.status, r.location())
 	}
-	if r := newBrowser(t, srv.URL).post("/profile", url.Values{"display_name": {"X"}, "email": {"x@example.com"}}); r.status != http.StatusSeeOther {
+	if r := newBrowser(t, srv.URL).post("/profile", url.Values{"display_name": {"X"}}); r.status != http.StatusSeeOther {
 		t.Errorf("POST /profile anonymous: %d, want 303 to the login page", r.status)
 	}
 	r := alice.get("/profile")
-	for _, want := range []string{`name="display_name" value="Alice"`, `name="email" value="alice@example.com"`, `action="/profile"`, `href="/profile" aria-current="page"`} {
+	for _, want := range []string{`name="display_name" value="Alice"`, `action="/profile"`, `href="/profile" aria-current="page"`} {
 		if r.status != http.StatusOK || !strings.Contains(r.body, want) {
 			t.Errorf("GET /profile: %d, page lacks %q:\n%s", r.status, want, r.body)
 		}
 	}
-	if strings.Contains(r.body, `class="notice"`) {
-		t.Errorf("a note about impersonation on alice's own page:\n%s", r.body)
+	if strings.Contains(r.body, `class="notice"`) || strings.Contains(r.body, `name="email"`) {
+		t.Errorf("a note about impersonation, or an e-mail field, on alice's own profile:\n%s", r.body)
 	}
-
-	long := strings.Repeat("a", maxEmailLength-len("@example.com")+1) + "@example.com"
 	tests := []struct {
-		name, displayName, email string
-		headers                  []string
-		want                     int
-		wantText                 string
+		name, displayName string
+		headers           []string
+		want              int
+		wantText          string
 	}{
-		{name: "empty name", displayName: " ", email: "a@example.com", want: 422, wantText: "The display name must have 1 to 100 characters."},
-		{name: "name too long", displayName: strings.Repeat("n", 101), email: "a@example.com", want: 422, wantText: "The display name must have 1 to 100 characters."},
-		{name: "control character in the name", displayName: "Al\tice", email: "a@example.com", want: 422, wantText: "The display name must have"},
-		{name: "empty e-mail", displayName: "Alice", email: "", want: 422, wantText: "The e-mail address must contain an @"},
-		{name: "no @", displayName: "Alice", email: "alice.example.com", want: 422, wantText: "The e-mail address must contain an @"},
-		{name: "nothing before the @", displayName: "Alice", email: "@example.com", want: 422, wantText: "The e-mail address must contain an @"},
-		{name: "nothing after the @", displayName: "Alice", email: "alice@", want: 422, wantText: "The e-mail address must contain an @"},
-		{name: "space in the e-mail", displayName: "Alice", email: "al ice@example.com", want: 422, wantText: "The e-mail address must contain an @"},
-		{name: "e-mail too long", displayName: "Alice", email: long, want: 422, wantText: "at most 254 characters"},
-		{name: "cross-site post", displayName: "Mallory", email: "m@evil.example", headers: []string{"Sec-Fetch-Site", "cross-site"}, want: 403},
-		{name: "accepted", displayName: "  Alice <Liddell>  ", email: " alice@wonderland.example ", want: 303},
+		{name: "empty name", displayName: " ", want: 422, wantText: "The display name must have 1 to 100 characters."},
+		{name: "name too long", displayName: strings.Repeat("n", 101), want: 422, wantText: "The display name must have 1 to 100 characters."},
+		{name: "control character in the name", displayName: "Al\tice", want: 422, wantText: "The display name must have"},
+		{name: "cross-site post", displayName: "Mallory", headers: []string{"Sec-Fetch-Site", "cross-site"}, want: 403},
+		{name: "accepted", displayName: "  Alice <Liddell>  ", want: 303},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := alice.in(t).post("/profile", url.Values{"display_name": {tt.displayName}, "email": {tt.email}}, tt.headers...)
+			r := alice.in(t).post("/profile", url.Values{"display_name": {tt.displayName}}, tt.headers...)
 			if r.status != tt.want || !strings.Contains(r.body, tt.wantText) {
 				t.Fatalf("status %d, want %d with %q:\n%s", r.status, tt.want, tt.wantText, r.body)
 			}
@@ -1701,11 +1693,11 @@ func TestProfile(t *testing.T) {
 		})
 	}
 	u, err := app.db.UserByID(context.Background(), 4)
-	if err != nil || u.DisplayName != "Alice <Liddell>" || u.Email != "alice@wonderland.example" {
+	if err != nil || u.DisplayName != "Alice <Liddell>" {
 		t.Fatalf("stored profile: %+v, %v", u, err)
 	}
 	r = alice.get("/profile")
-	for _, want := range []string{"The profile has been saved.", `value="Alice &lt;Liddell&gt;"`, `value="alice@wonderland.example"`} {
+	for _, want := range []string{"The profile has been saved.", `value="Alice &lt;Liddell&gt;"`} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("the profile after saving lacks %q:\n%s", want, r.body)
 		}
@@ -1714,6 +1706,58 @@ func TestProfile(t *testing.T) {
 		t.Errorf("the account page lacks the new display name:\n%s", r.body)
 	}
 	alice.wantMe("alice", "") // the username does not change
+}
+
+// The e-mail address is a credential (password resets go there): it is
+// changed on the account page, behind the plugin's Guard.
+func TestChangeEmail(t *testing.T) {
+	t.Parallel()
+	srv, app := startApp(t, nil)
+	alice := newBrowser(t, srv.URL)
+	alice.mustLogin("alice")
+	if r := alice.get("/account"); !strings.Contains(r.body, `name="email" value="alice@example.com"`) || !strings.Contains(r.body, `action="/account/email"`) {
+		t.Errorf("the account page lacks the e-mail form:\n%s", r.body)
+	}
+	long := strings.Repeat("a", maxEmailLength-len("@example.com")+1) + "@example.com"
+	tests := []struct {
+		name, email string
+		headers     []string
+		want        int
+		wantText    string
+	}{
+		{name: "empty", email: "", want: 422, wantText: "The e-mail address must contain an @"},
+		{name: "no @", email: "alice.example.com", want: 422, wantText: "The e-mail address must contain an @"},
+		{name: "nothing before the @", email: "@example.com", want: 422, wantText: "The e-mail address must contain an @"},
+		{name: "nothing after the @", email: "alice@", want: 422, wantText: "The e-mail address must contain an @"},
+		{name: "space", email: "al ice@example.com", want: 422, wantText: "The e-mail address must contain an @"},
+		{name: "too long", email: long, want: 422, wantText: "at most 254 characters"},
+		{name: "cross-site post", email: "m@evil.example", headers: []string{"Sec-Fetch-Site", "cross-site"}, want: 403},
+		{name: "accepted", email: " alice@wonderland.example ", want: 303},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := alice.in(t).post("/account/email", url.Values{"email": {tt.email}}, tt.headers...)
+			if r.status != tt.want || !strings.Contains(r.body, tt.wantText) {
+				t.Fatalf("status %d, want %d with %q:\n%s", r.status, tt.want, tt.wantText, r.body)
+			}
+		})
+	}
+	if u, err := app.db.UserByID(context.Background(), 4); err != nil || u.Email != "alice@wonderland.example" {
+		t.Fatalf("stored e-mail: %+v, %v", u, err)
+	}
+
+	admin := newBrowser(t, srv.URL)
+	admin.mustLogin("admin")
+	if r := admin.switchTo(4, "ticket 5"); r.status != http.StatusSeeOther {
+		t.Fatalf("switch: status %d", r.status)
+	}
+	r := admin.post("/account/email", url.Values{"email": {"support@evil.example"}})
+	if r.status != http.StatusForbidden || !strings.Contains(r.body, "This page is not available while you are signed in as another user.") {
+		t.Errorf("changing alice's e-mail while impersonating: %d:\n%s", r.status, r.body)
+	}
+	if u, _ := app.db.UserByID(context.Background(), 4); u.Email != "alice@wonderland.example" {
+		t.Errorf("an impersonator changed the e-mail to %q", u.Email)
+	}
 }
 
 func TestProfileWhileImpersonating(t *testing.T) {
@@ -1738,11 +1782,11 @@ func TestProfileWhileImpersonating(t *testing.T) {
 			}
 
 			page := b.get("/profile")
-			if page.status != http.StatusOK || !strings.Contains(page.body, tt.wantNote) || !strings.Contains(page.body, `value="alice@example.com"`) {
-				t.Errorf("GET /profile: %d, want 200 with %q and alice's e-mail:\n%s", page.status, tt.wantNote, page.body)
+			if page.status != http.StatusOK || !strings.Contains(page.body, tt.wantNote) || !strings.Contains(page.body, `value="Alice"`) {
+				t.Errorf("GET /profile: %d, want 200 with %q and alice's name:\n%s", page.status, tt.wantNote, page.body)
 			}
 
-			r := b.post("/profile", url.Values{"display_name": {"Alice L."}, "email": {"alice@support.example"}})
+			r := b.post("/profile", url.Values{"display_name": {"Alice L."}})
 			if r.status != tt.want {
 				t.Fatalf("POST /profile: %d, want %d:\n%s", r.status, tt.want, r.body)
 			}
@@ -1750,9 +1794,9 @@ func TestProfileWhileImpersonating(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			changed := u.Email == "alice@support.example" && u.DisplayName == "Alice L."
+			changed := u.DisplayName == "Alice L."
 			if changed == tt.readOnly {
-				t.Errorf("alice's profile is %q <%s>; read-only %v", u.DisplayName, u.Email, tt.readOnly)
+				t.Errorf("alice's display name is %q; read-only %v", u.DisplayName, tt.readOnly)
 			}
 			if tt.readOnly {
 				for _, want := range []string{"Changes are not allowed while you are signed in as another user.", `class="loginas-banner"`, "Signed in as <strong>alice</strong>"} {
@@ -1765,7 +1809,7 @@ func TestProfileWhileImpersonating(t *testing.T) {
 						t.Errorf("GET %s while read-only: %d, want 200", path, r.status)
 					}
 				}
-			} else if r := b.get("/profile"); !strings.Contains(r.body, "The profile has been saved.") || !strings.Contains(r.body, `value="alice@support.example"`) {
+			} else if r := b.get("/profile"); !strings.Contains(r.body, "The profile has been saved.") || !strings.Contains(r.body, `value="Alice L."`) {
 				t.Errorf("the profile after saving:\n%s", r.body)
 			}
 			b.wantMe("alice", "admin")
@@ -1776,7 +1820,7 @@ func TestProfileWhileImpersonating(t *testing.T) {
 			b.wantMe("admin", "")
 			// Back as themselves, the actor may change their own profile in
 			// either mode: read-only concerns impersonated sessions only.
-			if r := b.post("/profile", url.Values{"display_name": {"The Admin"}, "email": {"admin@example.com"}}); r.status != http.StatusSeeOther {
+			if r := b.post("/profile", url.Values{"display_name": {"The Admin"}}); r.status != http.StatusSeeOther {
 				t.Errorf("admin's own profile: %d, want 303", r.status)
 			}
 
@@ -1837,32 +1881,3 @@ func TestReadOnlyRefusesEveryChange(t *testing.T) {
 	}
 }
 
-func TestOldDatabaseGetsDisplayNames(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "old.db")
-	old, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte("dora"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The users table as it was before display names.
-	_, err = old.Exec(`CREATE TABLE users (
-		id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, email TEXT NOT NULL DEFAULT '',
-		password_hash BLOB NOT NULL, is_staff INTEGER NOT NULL DEFAULT 0, is_superuser INTEGER NOT NULL DEFAULT 0,
-		is_active INTEGER NOT NULL DEFAULT 1, joined INTEGER NOT NULL, last_login INTEGER);
-		INSERT INTO users (id, username, email, password_hash, joined) VALUES (1, 'dora', 'dora@example.com', ?, 0)`, hash)
-	if closeErr := old.Close(); err != nil || closeErr != nil {
-		t.Fatalf("making the old database: %v, %v", err, closeErr)
-	}
-	for i := range 2 { // the second start finds the column there
-		srv, _ := startApp(t, func(c *config) { c.DBPath = path })
-		b := newBrowser(t, srv.URL)
-		b.mustLogin("dora")
-		if r := b.get("/profile"); r.status != http.StatusOK || !strings.Contains(r.body, `name="display_name" value="dora"`) {
-			t.Errorf("start %d: GET /profile: %d, want dora's name as the display name:\n%s", i+1, r.status, r.body)
-		}
-	}
-}

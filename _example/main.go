@@ -48,11 +48,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
 	fs.StringVar(&cfg.DBPath, "db", "", "SQLite database file, created and seeded when empty (default: a fresh database in memory)")
-	fs.StringVar(&cfg.RedisAddr, "redis", "", "Redis host:port: keep sessions in Redis instead of a signed cookie")
+	fs.StringVar(&cfg.DatabaseURL, "database", "", "PostgreSQL URL, such as postgres://app@127.0.0.1:5432/app, instead of SQLite")
+	fs.StringVar(&cfg.RedisAddr, "redis", "", "Redis host:port: keep sessions, and the plugin's impersonations, in Redis instead of a signed cookie and the database")
 	fs.StringVar(&secret, "secret", "", "secret for cookies and impersonation records, shared by all instances behind one Redis (default: random, with a warning)")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", time.Hour, "impersonation time limit, such as 90s or 2h")
 	fs.IntVar(&cfg.SeedUsers, "seed-users", 0, "make N extra regular users user0001..userNNNN, each with their name as password")
+	fs.IntVar(&cfg.SeedAudit, "seed-audit", 0, "write N synthetic audit events at start, spread over the seeded users, for growth measurements")
 	fs.BoolVar(&cfg.ReadOnly, "read-only", false, "read-only impersonation: refuse every change (POST, …) from an impersonated session, except the return")
+	fs.BoolVar(&cfg.RequireConsent, "require-consent", false, "a switch needs the target's live grant, given on their Account access page")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -131,16 +134,22 @@ func printStart(w io.Writer, app *App, addr string) {
 	if app.cfg.RedisAddr != "" {
 		store = "Redis at " + app.cfg.RedisAddr
 	}
-	db := "in memory"
-	if app.cfg.DBPath != "" {
+	db := "SQLite in memory"
+	switch {
+	case app.cfg.DatabaseURL != "":
+		db = "PostgreSQL"
+	case app.cfg.DBPath != "":
 		db = app.cfg.DBPath
-		if app.seeded {
-			db += " (seeded now)"
-		}
+	}
+	if app.seeded && (app.cfg.DatabaseURL != "" || app.cfg.DBPath != "") {
+		db += " (seeded now)"
 	}
 	mode := ""
 	if app.cfg.ReadOnly {
-		mode = " (read-only)"
+		mode += " (read-only)"
+	}
+	if app.cfg.RequireConsent {
+		mode += " (consent required)"
 	}
 	fmt.Fprintf(w, "loginas example: database %s, sessions in %s, impersonation limit %s%s\n", db, store, app.cfg.MaxDuration, mode)
 	fmt.Fprintln(w, "users (username / password):")

@@ -12,19 +12,23 @@ import (
 )
 
 // The profile page is not guarded: support staff impersonating a user may
-// fix that user's display name or e-mail address. With -read-only, the
-// plugin refuses every change from an impersonated session before it gets
-// here (403, audited as denied, read_only), while the page itself still
-// opens.
+// fix that user's display name. The e-mail address is a credential (password
+// resets go there): it is changed on the guarded account page. With
+// -read-only, the plugin refuses every change from an impersonated session
+// before it gets here (403, audited as denied, read_only), while the page
+// itself still opens.
 
 const (
 	maxDisplayNameLength = 100 // characters
 	maxEmailLength       = 254 // bytes, as in RFC 5321
 )
 
+// emailRule is what a refused e-mail address is told.
+var emailRule = "The e-mail address must contain an @ with text on both sides, have at most " +
+	strconv.Itoa(maxEmailLength) + " characters and no spaces."
+
 type profileData struct {
 	DisplayName string
-	Email       string
 	Error       string
 	// ReadOnly is the -read-only flag: the page says whether an
 	// impersonator's changes are allowed.
@@ -33,7 +37,7 @@ type profileData struct {
 
 func (app *App) profilePage(c *gin.Context) {
 	v, _ := viewerOf(c)
-	app.renderProfile(c, http.StatusOK, profileData{DisplayName: v.DisplayName, Email: v.Email})
+	app.renderProfile(c, http.StatusOK, profileData{DisplayName: v.DisplayName})
 }
 
 func (app *App) renderProfile(c *gin.Context, status int, d profileData) {
@@ -41,27 +45,21 @@ func (app *App) renderProfile(c *gin.Context, status int, d profileData) {
 	app.render(c, status, "profile", Page{Title: "Profile", Section: "profile", Data: d})
 }
 
-// updateProfile stores the signed-in user's display name and e-mail
-// address. While impersonating, the request log names both people.
+// updateProfile stores the signed-in user's display name. While
+// impersonating, the request log names both people.
 func (app *App) updateProfile(c *gin.Context) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 16<<10)
 	v, _ := viewerOf(c)
-	rawName, rawEmail := c.PostForm("display_name"), c.PostForm("email")
-	name, nameOK := cleanText(rawName, maxDisplayNameLength)
-	email, emailOK := cleanEmail(rawEmail)
-	d := profileData{DisplayName: echoText(rawName), Email: echoText(rawEmail)}
-	switch {
-	case !nameOK:
-		d.Error = "The display name must have 1 to " + strconv.Itoa(maxDisplayNameLength) + " characters."
-	case !emailOK:
-		d.Error = "The e-mail address must contain an @ with text on both sides, have at most " +
-			strconv.Itoa(maxEmailLength) + " characters and no spaces."
-	}
-	if d.Error != "" {
-		app.renderProfile(c, http.StatusUnprocessableEntity, d)
+	rawName := c.PostForm("display_name")
+	name, ok := cleanText(rawName, maxDisplayNameLength)
+	if !ok {
+		app.renderProfile(c, http.StatusUnprocessableEntity, profileData{
+			DisplayName: echoText(rawName),
+			Error:       "The display name must have 1 to " + strconv.Itoa(maxDisplayNameLength) + " characters.",
+		})
 		return
 	}
-	if err := app.db.UpdateProfile(c.Request.Context(), v.ID, name, email); err != nil {
+	if err := app.db.SetDisplayName(c.Request.Context(), v.ID, name); err != nil {
 		app.dbFailed(c, err)
 		return
 	}
