@@ -34,7 +34,7 @@
 //		secret := []byte(os.Getenv("APP_SECRET")) // at least 32 random bytes
 //		r := gin.Default()
 //		r.Use(sessions.Sessions("app", cookie.NewStore(secret)))
-//		p, err := loginas.Register(r, loginas.Options{
+//		_, err := loginas.Register(r, loginas.Options{
 //			FindUser:   findUser,
 //			SessionKey: "user_id", // where the app keeps the signed-in user's ID
 //			Secret:     secret,
@@ -45,26 +45,32 @@
 //		r.GET("/", func(c *gin.Context) {
 //			c.JSON(200, gin.H{
 //				"impersonated": c.GetBool("is_impersonated"),
-//				"banner":       p.Banner(c),
+//				"banner":       loginas.BannerFor(c),
 //			})
 //		})
 //		log.Fatal(r.Run("127.0.0.1:8080"))
 //	}
 //
 // Register mounts POST /admin/loginas/:id (switch) and POST
-// /admin/loginas/logout (return to the actor, or a plain logout), and a
-// middleware that sets c.GetBool("is_impersonated") on every request. The
-// embedded partials "loginas/button", "loginas/banner" and "loginas/logout"
-// (AddTemplates) render the button for a user's admin page, the banner for
-// the layout and the logout form; Plugin.Button and Plugin.Banner build their
-// data.
+// /admin/loginas/logout (return to the actor, or a plain logout), the routes
+// of the person's side (their access history, ending an impersonation of
+// their account, consent), and a middleware that sets
+// c.GetBool("is_impersonated") on every request. The embedded partials
+// render the button for a user's admin page, the banner for the layout and
+// the person's pages: through FuncMap for apps that load templates with
+// gin's loaders, or AddTemplates for apps that parse their own set.
+// ButtonFor, BannerFor, AccessFor, LiveFor and Token build their data from
+// the *gin.Context alone.
+//
+// Impersonations live in a Store: NewMemoryStore for one instance, or the
+// sqlstore and redisstore modules for a fleet.
 //
 // # Security
 //
-// Both routes accept only POST, pass Go's http.CrossOriginProtection, and
-// need the CSRF token that the partials carry: bound to the session, masked
-// afresh on every page, compared in constant time. By default only active superusers may log
-// in as others; nobody may log in as a superuser, a disabled user or
+// The state-changing routes accept only POST, pass Go's
+// http.CrossOriginProtection, and need the CSRF token that the partials
+// carry: bound to the session, masked afresh on every page, compared in
+// constant time. By default only active superusers may log in as others; nobody may log in as a superuser, a disabled user or
 // themselves, or start a second impersonation inside the first. Actors who
 // may not impersonate learn nothing about which user IDs exist.
 //
@@ -72,14 +78,23 @@
 // survives, a server-side store issues a new session ID and the old one is
 // deleted, so a copy of the old cookie is worthless. The target's session
 // holds a record signed with HMAC-SHA256 naming the actor, the target, the
-// start and the deadline (one hour by default). On every impersonated
-// request the record is verified and the actor's right to impersonate the
-// target checked again; a forged, expired or no longer permitted session is
-// signed out completely, never turned back into the actor's. Returning
-// re-keys the session again. Every start, end and refusal goes to the audit
-// trail, with the reason the actor gave.
+// start and the deadline (one hour by default), and the Store holds the
+// impersonation's entry: a session is an impersonation only while both
+// agree and the entry is live, so an impersonation that ended, on any
+// instance, stays ended, even across a restart. On every impersonated
+// request the actor's right to impersonate the target is checked again; a
+// forged, expired, ended or no longer permitted session is signed out
+// completely, never turned back into the actor's. Every start, end and
+// refusal of a signed-in user goes to the audit trail, with the reason the
+// actor gave. The README's security model has a table of what holds in each
+// configuration.
 //
-// The app remains responsible for its own login and logout, for re-keying the
-// session at its own login, for serving over HTTPS with Secure cookies, and
-// for its session store's keys.
+// The app remains responsible for its own login and logout, for renewing the
+// session at its own login (RenewSession), for serving over HTTPS with
+// Secure cookies, and for its session store's keys.
+//
+// # Compatibility
+//
+// Go 1.25 or later, Gin 1.12, gin-contrib/sessions 1.0.4 (its cookie store,
+// memstore and Redis store are tested).
 package loginas

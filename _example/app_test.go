@@ -1880,4 +1880,3 @@ func TestReadOnlyRefusesEveryChange(t *testing.T) {
 		t.Errorf("want %d read_only events:\n%s", len(tests), r.body)
 	}
 }
-

@@ -272,4 +272,3 @@ func (app *App) me(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, body)
 }
-

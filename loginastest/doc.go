@@ -2,7 +2,7 @@
 // impersonation in one line each, over real HTTP with real cookies, and
 // assert on the audit trail.
 //
-// It has three parts:
+// It has four parts:
 //
 //   - Recorder, an audit sink to put in Options.Audit, with Find, Require,
 //     Last, Events and Reset;
@@ -11,7 +11,10 @@
 //     asked, and TryLoginAs and TryReturn, which return any answer for tests
 //     of refusals;
 //   - Mount, which adds a test-only route handing out the plugin's CSRF
-//     token, so that the Client can post to the plugin's routes.
+//     token, so that the Client can post to the plugin's routes;
+//   - CheckStore, CheckHistory and CheckConsents, which test an
+//     implementation of the plugin's storage interfaces against the contract
+//     the plugin relies on.
 //
 // It depends only on the standard library, Gin, gin-contrib/sessions and
 // loginas.
@@ -56,9 +59,11 @@
 // Signing in is the app's business: the test signs the Client in through
 // the app's own login route (PostForm, or Do for anything else), and the
 // session cookie the app sets is kept in the Client's jar for every later
-// request. A session cookie with the Secure flag is not sent over plain
-// HTTP: give the test's session store Options{Secure: false}, or serve
-// with httptest.NewTLSServer and use its transport (see Client.HTTP).
+// request. A session cookie with the Secure flag works too: Go's cookie jar
+// (Go 1.25 and 1.26) sends Secure cookies over plain HTTP to localhost and
+// loopback addresses, as browsers do, and httptest.NewServer listens on
+// 127.0.0.1. For another host name, serve with httptest.NewTLSServer and use
+// its transport (see Client.HTTP).
 //
 // # CSRF tokens
 //

@@ -492,3 +492,20 @@ func TestRecorderConcurrentUse(t *testing.T) {
 		t.Fatalf("recorded %d events, want 50", n)
 	}
 }
+
+// A session cookie with the Secure flag works over the plain HTTP of an
+// httptest.Server: Go's cookie jar sends Secure cookies to loopback
+// addresses, as the package documentation says.
+func TestSecureCookiesOverLoopback(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			store := st.new()
+			store.Options(sessions.Options{Path: "/", Secure: true, HttpOnly: true})
+			a := newApp(t, store, "")
+			c := loginastest.NewClient(a.srv.URL, a.plugin)
+			c.PostForm(t, "/login", url.Values{"id": {"1"}})
+			c.LoginAs(t, "2", "secure cookie")
+			c.Return(t)
+		})
+	}
+}
