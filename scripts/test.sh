@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs every check and test of the project: formatting, vet, staticcheck, the
-# library's and the example's tests (browser and Redis tests included) under
-# the race detector, and a short run of every fuzz target.
+# Runs every check and test of the project: formatting, vet and staticcheck in
+# every module; the tests of the library, the two store modules, the example
+# app (with its browser, Redis and PostgreSQL tests) and the second app, under
+# the race detector; and a short run of every fuzz target.
 #
-# It installs what the tests need when it is missing: redis-server and
-# chromium through apt-get (as root on Debian), staticcheck through the Go
-# module proxy. Elsewhere it says what to install and stops.
+# It installs what the tests need when it is missing: redis-server, chromium
+# and postgresql through apt-get (as root on Debian), staticcheck through the
+# Go module proxy. Elsewhere it says what to install and stops. The tests
+# start their own Redis and PostgreSQL servers on 127.0.0.1 and free ports.
 #
 # Environment: FUZZTIME (default 15s) is how long each fuzz target runs.
 set -euo pipefail
@@ -13,13 +15,16 @@ cd "$(dirname "$0")/.."
 
 STATICCHECK_VERSION=v0.8.2
 FUZZTIME=${FUZZTIME:-15s}
+PG_BIN=/usr/lib/postgresql/15/bin
+MODULES=(. sqlstore redisstore _example _example/quickstart)
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "system packages: redis-server, chromium"
+step "system packages: redis-server, chromium, postgresql"
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -x "$PG_BIN/postgres" ] || missing+=(postgresql)
 if ((${#missing[@]} > 0)); then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		apt-get update
@@ -32,6 +37,7 @@ if ((${#missing[@]} > 0)); then
 fi
 redis-server --version
 chromium --version 2>/dev/null || true
+"$PG_BIN/postgres" --version
 
 step "go tools"
 go version
@@ -42,7 +48,7 @@ if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#
 fi
 staticcheck="$gobin/staticcheck"
 
-for module in . _example; do
+for module in "${MODULES[@]}"; do
 	step "checks in $module: gofmt, go vet, staticcheck"
 	unformatted=$(cd "$module" && gofmt -l .)
 	if [ -n "$unformatted" ]; then
@@ -53,11 +59,10 @@ for module in . _example; do
 	(cd "$module" && go vet ./... && "$staticcheck" ./...)
 done
 
-step "tests: library (race detector)"
-go test -race -count=1 ./...
-
-step "tests: example app, browser and Redis (race detector)"
-(cd _example && CI="${CI:-}" go test -race -count=1 ./...)
+for module in "${MODULES[@]}"; do
+	step "tests in $module (race detector)"
+	(cd "$module" && CI="${CI:-}" go test -race -count=1 ./...)
+done
 
 step "fuzz targets, $FUZZTIME each"
 for pkg in $(go list ./...); do
