@@ -18,22 +18,52 @@ import (
 // by count and offset, so that every page costs the same however long the
 // audit trail or the user table grows.
 
+// historyOnUserPage is how many of a user's audit events their admin page
+// shows; the audit trail page has them all.
+const historyOnUserPage = 5
+
+// eventRow is an audit event as the events table shows it: every field
+// ready to print, so that the template calls no function and walks no
+// embedded struct for each of a page's rows.
+type eventRow struct {
+	Time, ISO                                   string
+	Action, Cause                               string
+	ActorID, ActorName, TargetID, TargetName    string
+	Reason, Detail, IP, UserAgent, Method, Path string
+}
+
+// eventRows turns stored events into rows of the events table.
+func eventRows(events []sqlstore.StoredEvent) []eventRow {
+	rows := make([]eventRow, len(events))
+	for i, e := range events {
+		rows[i] = eventRow{
+			Time: formatTime(e.Time), ISO: e.Time.UTC().Format(time.RFC3339),
+			Action: string(e.Action), Cause: string(e.Cause),
+			ActorID: e.ActorID, ActorName: e.ActorName, TargetID: e.TargetID, TargetName: e.TargetName,
+			Reason: e.Reason, Detail: e.Detail, IP: e.ClientIP, UserAgent: e.UserAgent, Method: e.Method, Path: e.Path,
+		}
+	}
+	return rows
+}
+
 type dashboardData struct {
 	Counts        UserCounts
 	StartsLastDay int
 	Live          int
-	Recent        []sqlstore.StoredEvent
+	Recent        []eventRow
 }
 
 func (app *App) dashboard(c *gin.Context) {
 	ctx := c.Request.Context()
 	var d dashboardData
 	var err error
+	var recent []sqlstore.StoredEvent
 	if d.Counts, err = app.db.CountUsers(ctx); err == nil {
 		if d.StartsLastDay, err = app.db.Plugin.CountSince(ctx, loginas.ActionStart, app.cfg.Clock().Add(-24*time.Hour)); err == nil {
-			d.Recent, err = app.db.Plugin.Events(ctx, sqlstore.EventQuery{Limit: 8})
+			recent, err = app.db.Plugin.Events(ctx, sqlstore.EventQuery{Limit: 8})
 		}
 	}
+	d.Recent = eventRows(recent)
 	if err != nil {
 		app.dbFailed(c, err)
 		return
@@ -80,7 +110,7 @@ type userPageData struct {
 	Button loginas.Button
 	// NoButton says why there is no login-as button, when there is none.
 	NoButton string
-	History  []sqlstore.StoredEvent
+	History  []eventRow
 	// CanManage shows the superuser's actions: enable or disable, end all
 	// impersonations.
 	CanManage bool
@@ -100,11 +130,12 @@ func (app *App) userPage(c *gin.Context) {
 	if !d.Button.Visible {
 		d.NoButton = whyNoButton(d.Button.Cause)
 	}
-	var err error
-	if d.History, err = app.db.Plugin.Events(c.Request.Context(), sqlstore.EventQuery{UserID: u.IDString(), Limit: 10}); err != nil {
+	history, err := app.db.Plugin.Events(c.Request.Context(), sqlstore.EventQuery{UserID: u.IDString(), Limit: historyOnUserPage})
+	if err != nil {
 		app.dbFailed(c, err)
 		return
 	}
+	d.History = eventRows(history)
 	app.render(c, http.StatusOK, "user", Page{Title: u.Username, Section: "users", Data: d})
 }
 
@@ -130,7 +161,7 @@ func whyNoButton(cause loginas.Cause) string {
 type auditData struct {
 	Action  string
 	Actions []string
-	Events  []sqlstore.StoredEvent
+	Events  []eventRow
 	// More links to the older events, or is empty on the last page.
 	More string
 }
@@ -150,11 +181,11 @@ func (app *App) auditPage(c *gin.Context) {
 		app.dbFailed(c, err)
 		return
 	}
-	d.Events = events
 	if len(events) > eventsPerPage {
-		d.Events = events[:eventsPerPage]
-		d.More = nextPage(c, "before", d.Events[eventsPerPage-1].ID)
+		d.More = nextPage(c, "before", events[eventsPerPage-1].ID)
+		events = events[:eventsPerPage]
 	}
+	d.Events = eventRows(events)
 	app.render(c, http.StatusOK, "audit", Page{Title: "Audit trail", Section: "audit", Data: d})
 }
 

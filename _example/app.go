@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/gin-contrib/sessions"
-	"github.com/gin-contrib/sessions/cookie"
 	"github.com/gin-contrib/sessions/redis"
 	"github.com/gin-gonic/gin"
 	"github.com/gin-loginas/loginas"
@@ -195,7 +194,7 @@ func (app *App) openStore() error {
 		}
 		app.store = store
 	default:
-		app.store = cookie.NewStore(auth, enc)
+		app.store = newCookieStore(auth, enc)
 	}
 	app.store.Options(sessions.Options{
 		Path:     "/",
@@ -287,7 +286,7 @@ const storeUnavailable = "The session store is unavailable, try again."
 // file, which defines "content".
 func (app *App) parseTemplates() error {
 	funcs := template.FuncMap{
-		"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"datetime": formatTime,
 		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/_*.html")
@@ -398,6 +397,9 @@ func (app *App) write(c *gin.Context, status int, t *template.Template, page Pag
 	}
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 }
+
+// formatTime writes a time for the pages, in UTC.
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
 // staticFS is the embedded static directory.
 func staticFS() http.FileSystem {

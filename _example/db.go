@@ -472,6 +472,16 @@ func (db *DB) DeleteAPIKey(ctx context.Context, userID, keyID int64) (APIKey, er
 	return k, err
 }
 
+// placeholder is the n-th parameter of a query: "$n" reads on both engines,
+// but SQLite looks named parameters up by name, which costs a query with
+// thousands of them more than the insert itself: "?" there.
+func (db *DB) placeholder(n int) string {
+	if db.dialect == sqlstore.Postgres {
+		return "$" + strconv.Itoa(n)
+	}
+	return "?"
+}
+
 // randomBytes returns n bytes from the system's secure random source.
 func randomBytes(n int) []byte {
 	b := make([]byte, n)
@@ -535,7 +545,7 @@ func (db *DB) seedAudit(ctx context.Context, n, users int) error {
 				if col > 0 {
 					q.WriteString(", ")
 				}
-				q.WriteString("$" + strconv.Itoa(len(args)+col+1))
+				q.WriteString(db.placeholder(len(args) + col + 1))
 			}
 			q.WriteString(")")
 			args = append(args, action, cause, fmt.Sprintf("%032x", imp), strconv.Itoa(actor), nameOf(actor),

@@ -14,12 +14,19 @@
 //  6. GET /me (expect the actor again, not impersonated).
 //
 // It reports completed cycles per second, errors by cause, and the 50th,
-// 90th and 99th percentile latencies of the switch POST and of the whole
-// cycle. With several comma-separated -url values, the requests are spread
-// over them (-spread): sessions must then be shared, through Redis and one
-// -secret. The exit status is 1 when any cycle failed.
+// 90th and 99th percentile latencies of each of the six requests and of the
+// whole cycle. With -pid, the process IDs of the app's instances, it also
+// reports the server CPU they used during the timed loop (user and system
+// time from /proc/PID/stat), per cycle and per request. With several
+// comma-separated -url values, the requests are spread over them (-spread):
+// sessions must then be shared, through Redis and one -secret. The exit
+// status is 1 when any cycle failed.
 //
-//	go run ./cmd/load -url http://127.0.0.1:8080 -clients 8 -duration 20s -seed-users 1000
+// -mode userpage repeats only step 1, and -mode page only step 3 (an
+// impersonated page, after one switch per client), so that -pid gives the
+// server CPU of one request of that kind.
+//
+//	go run ./cmd/load -url http://127.0.0.1:8080 -clients 8 -duration 20s -seed-users 1000 -pid "$(pgrep -f example)"
 package main
 
 import (
@@ -60,7 +67,16 @@ type config struct {
 	spread     string
 	reason     string
 	timeout    time.Duration
+	pids       []int
+	mode       string
 }
+
+// The modes: full cycles, or one kind of request over and over.
+const (
+	modeCycle    = "cycle"
+	modeUserPage = "userpage"
+	modePage     = "page"
+)
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
@@ -99,8 +115,17 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.spread, "spread", "request", "with several -url: 'request' sends each request to the next instance, 'client' pins each client to one")
 	fs.StringVar(&cfg.reason, "reason", "load test", "reason sent with each switch")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "timeout of one HTTP request")
+	pids := fs.String("pid", "", "process IDs of the app's instances, comma- or space-separated: report the server CPU they use")
+	fs.StringVar(&cfg.mode, "mode", modeCycle, "cycle (the six requests), userpage (step 1 only) or page (an impersonated page only)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	for _, f := range strings.FieldsFunc(*pids, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 0 {
+			return cfg, fmt.Errorf("-pid %q: want process IDs", f)
+		}
+		cfg.pids = append(cfg.pids, pid)
 	}
 	for _, u := range strings.Split(*urls, ",") {
 		u = strings.TrimRight(strings.TrimSpace(u), "/")
@@ -131,6 +156,8 @@ func parseFlags(args []string) (config, error) {
 		return cfg, errors.New("-seed-users and -targets-max must not be negative")
 	case cfg.spread != "request" && cfg.spread != "client":
 		return cfg, errors.New("-spread must be 'request' or 'client'")
+	case cfg.mode != modeCycle && cfg.mode != modeUserPage && cfg.mode != modePage:
+		return cfg, errors.New("-mode must be cycle, userpage or page")
 	}
 	if len(cfg.targets()) == 0 {
 		return cfg, fmt.Errorf("-targets-max %d leaves no target (the regular users start at ID 4)", cfg.targetsMax)
@@ -295,10 +322,13 @@ func formToken(page, action string) (string, bool) {
 	return "", false
 }
 
-// timings of one cycle.
+// The requests of a cycle, in order.
+var steps = []string{"user page", "switch POST", "landing page", "/me as target", "return POST", "/me as actor"}
+
+// timings of one cycle: each request's, and the whole.
 type timings struct {
-	switchPost time.Duration
-	cycle      time.Duration
+	step  [6]time.Duration
+	cycle time.Duration
 }
 
 // cycle runs one full cycle; see the package comment.
@@ -308,7 +338,14 @@ func (c *client) cycle(ctx context.Context) (timings, error) {
 	target := c.target[c.rng.IntN(len(c.target))]
 	id := strconv.Itoa(target)
 
+	at := time.Now()
+	lap := func(i int) {
+		now := time.Now()
+		t.step[i] = now.Sub(at)
+		at = now
+	}
 	page, err := c.do(ctx, http.MethodGet, "/admin/users/"+id, nil)
+	lap(0)
 	if err != nil {
 		return t, err
 	}
@@ -320,9 +357,9 @@ func (c *client) cycle(ctx context.Context) (timings, error) {
 		return t, fail("GET /admin/users/:id: no login-as button")
 	}
 
-	switchStart := time.Now()
+	at = time.Now()
 	sw, err := c.do(ctx, http.MethodPost, "/admin/loginas/"+id, url.Values{"loginas_csrf": {token}, "reason": {c.cfg.reason}})
-	t.switchPost = time.Since(switchStart)
+	lap(1)
 	if err != nil {
 		return t, err
 	}
@@ -333,7 +370,9 @@ func (c *client) cycle(ctx context.Context) (timings, error) {
 		return t, fail("POST /admin/loginas/:id: redirect to %q, not a local path", sw.location)
 	}
 
+	at = time.Now()
 	landing, err := c.do(ctx, http.MethodGet, sw.location, nil)
+	lap(2)
 	if err != nil {
 		return t, err
 	}
@@ -345,7 +384,9 @@ func (c *client) cycle(ctx context.Context) (timings, error) {
 		return t, fail("GET after the switch: no banner with a return form")
 	}
 
+	at = time.Now()
 	m, status, err := c.me(ctx)
+	lap(3)
 	if err != nil {
 		return t, err
 	}
@@ -360,7 +401,9 @@ func (c *client) cycle(ctx context.Context) (timings, error) {
 		return t, fail("GET /me after the switch: another impersonator than the actor")
 	}
 
+	at = time.Now()
 	ret, err := c.do(ctx, http.MethodPost, "/admin/loginas/logout", url.Values{"loginas_csrf": {back}})
+	lap(4)
 	if err != nil {
 		return t, err
 	}
@@ -368,7 +411,9 @@ func (c *client) cycle(ctx context.Context) (timings, error) {
 		return t, fail("POST /admin/loginas/logout: status %d", ret.status)
 	}
 
+	at = time.Now()
 	m, status, err = c.me(ctx)
+	lap(5)
 	if err != nil {
 		return t, err
 	}
@@ -414,23 +459,28 @@ func (c *client) recover(ctx context.Context) error {
 
 // report gathers the results of all clients.
 type report struct {
-	mu       sync.Mutex
-	elapsed  time.Duration
-	cycles   int
-	switches []time.Duration
-	whole    []time.Duration
-	errors   map[string]int
+	mu      sync.Mutex
+	elapsed time.Duration
+	cycles  int // or requests, in the single-request modes
+	steps   [6][]time.Duration
+	whole   []time.Duration
+	errors  map[string]int
+	// cpu is the server CPU time the -pid processes used during the timed
+	// loop; zero without -pid.
+	cpu time.Duration
 }
 
 func (r *report) add(t timings, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if t.switchPost > 0 {
-		r.switches = append(r.switches, t.switchPost)
-	}
 	if err != nil {
 		r.errors[err.Error()]++
 		return
+	}
+	for i, d := range t.step {
+		if d > 0 {
+			r.steps[i] = append(r.steps[i], d)
+		}
 	}
 	r.cycles++
 	r.whole = append(r.whole, t.cycle)
@@ -465,17 +515,35 @@ func drive(ctx context.Context, cfg config) (*report, error) {
 		}
 	}
 
+	if cfg.mode == modePage {
+		for _, c := range clients {
+			if err := c.impersonate(ctx); err != nil {
+				return nil, fmt.Errorf("switching before the timed loop: %w", err)
+			}
+		}
+	}
 	// At the deadline each client finishes the cycle it is in and stops:
 	// requests are not cut off (which the server would log as failures),
 	// and the elapsed time runs until the last client is done.
 	rep := &report{errors: map[string]int{}}
+	cpuBefore, err := processCPU(cfg.pids)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	deadline := start.Add(cfg.duration)
 	var wg sync.WaitGroup
 	for _, c := range clients {
+		step := c.cycle
+		switch cfg.mode {
+		case modeUserPage:
+			step = c.userPage
+		case modePage:
+			step = c.page
+		}
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) {
-				t, err := c.cycle(ctx)
+				t, err := step(ctx)
 				if ctx.Err() != nil {
 					return // interrupted
 				}
@@ -490,7 +558,102 @@ func drive(ctx context.Context, cfg config) (*report, error) {
 	}
 	wg.Wait()
 	rep.elapsed = time.Since(start)
+	cpuAfter, err := processCPU(cfg.pids)
+	if err != nil {
+		return nil, err
+	}
+	rep.cpu = cpuAfter - cpuBefore
 	return rep, nil
+}
+
+// userPage is one request of -mode userpage: an admin user page, with its
+// login-as button.
+func (c *client) userPage(ctx context.Context) (timings, error) {
+	var t timings
+	start := time.Now()
+	id := strconv.Itoa(c.target[c.rng.IntN(len(c.target))])
+	page, err := c.do(ctx, http.MethodGet, "/admin/users/"+id, nil)
+	if err != nil {
+		return t, err
+	}
+	if page.status != http.StatusOK {
+		return t, fail("GET /admin/users/:id: status %d", page.status)
+	}
+	if _, ok := formToken(page.body, "/admin/loginas/"+id); !ok {
+		return t, fail("GET /admin/users/:id: no login-as button")
+	}
+	t.step[0], t.cycle = time.Since(start), time.Since(start)
+	return t, nil
+}
+
+// impersonate switches the client to a target, for -mode page.
+func (c *client) impersonate(ctx context.Context) error {
+	id := strconv.Itoa(c.target[c.rng.IntN(len(c.target))])
+	page, err := c.do(ctx, http.MethodGet, "/admin/users/"+id, nil)
+	if err != nil {
+		return err
+	}
+	token, ok := formToken(page.body, "/admin/loginas/"+id)
+	if !ok {
+		return fail("GET /admin/users/:id: no login-as button")
+	}
+	sw, err := c.do(ctx, http.MethodPost, "/admin/loginas/"+id, url.Values{"loginas_csrf": {token}, "reason": {c.cfg.reason}})
+	if err != nil {
+		return err
+	}
+	if sw.status != http.StatusSeeOther {
+		return fail("POST /admin/loginas/:id: status %d", sw.status)
+	}
+	_, err = c.do(ctx, http.MethodGet, "/", nil) // shows the switch's flash
+	return err
+}
+
+// page is one request of -mode page: an impersonated page with the banner.
+func (c *client) page(ctx context.Context) (timings, error) {
+	var t timings
+	start := time.Now()
+	page, err := c.do(ctx, http.MethodGet, "/", nil)
+	if err != nil {
+		return t, err
+	}
+	if page.status != http.StatusOK {
+		return t, fail("GET /: status %d", page.status)
+	}
+	if _, ok := formToken(page.body, "/admin/loginas/logout"); !ok || !strings.Contains(page.body, "loginas-banner") {
+		return t, fail("GET / while impersonating: no banner")
+	}
+	t.step[2], t.cycle = time.Since(start), time.Since(start)
+	return t, nil
+}
+
+// clockTicks is USER_HZ, the unit of the CPU times in /proc/PID/stat: 100 on
+// Linux.
+const clockTicks = 100
+
+// processCPU returns the user and system CPU time the processes have used,
+// from /proc/PID/stat (fields 14 and 15, every thread included).
+func processCPU(pids []int) (time.Duration, error) {
+	var total time.Duration
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return 0, fmt.Errorf("-pid %d: %w", pid, err)
+		}
+		// The command name, field 2, is in parentheses and may hold spaces.
+		rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
+		fields := strings.Fields(rest) // fields[0] is field 3 of the file
+		if len(fields) < 13 {
+			return 0, fmt.Errorf("-pid %d: /proc/%d/stat is too short", pid, pid)
+		}
+		for _, f := range fields[11:13] {
+			ticks, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("-pid %d: /proc/%d/stat: %w", pid, pid, err)
+			}
+			total += time.Duration(ticks) * time.Second / clockTicks
+		}
+	}
+	return total, nil
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -502,21 +665,37 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 func (r *report) print(w io.Writer, cfg config) {
-	slices.Sort(r.switches)
-	slices.Sort(r.whole)
-	fmt.Fprintf(w, "target      %s (spread: %s)\n", strings.Join(cfg.urls, ", "), cfg.spread)
+	unit, perUnit := "cycles", 6
+	if cfg.mode != modeCycle {
+		unit, perUnit = "requests", 1
+	}
+	fmt.Fprintf(w, "target      %s (spread: %s, mode: %s)\n", strings.Join(cfg.urls, ", "), cfg.spread, cfg.mode)
 	fmt.Fprintf(w, "clients     %d, actors %s, %d targets\n", cfg.clients, strings.Join(cfg.actors, ","), len(cfg.targets()))
 	fmt.Fprintf(w, "duration    %s\n", r.elapsed.Round(time.Millisecond))
-	fmt.Fprintf(w, "cycles      %d ok, %d failed\n", r.cycles, r.failed())
-	fmt.Fprintf(w, "cycles/s    %.1f\n", float64(r.cycles)/r.elapsed.Seconds())
-	fmt.Fprintf(w, "requests/s  %.1f (6 per cycle)\n", 6*float64(r.cycles)/r.elapsed.Seconds())
+	fmt.Fprintf(w, "%-11s %d ok, %d failed\n", unit, r.cycles, r.failed())
+	fmt.Fprintf(w, "%-11s %.1f\n", unit+"/s", float64(r.cycles)/r.elapsed.Seconds())
+	if cfg.mode == modeCycle {
+		fmt.Fprintf(w, "requests/s  %.1f (6 per cycle)\n", 6*float64(r.cycles)/r.elapsed.Seconds())
+	}
+	if len(cfg.pids) > 0 && r.cycles > 0 {
+		per := r.cpu / time.Duration(r.cycles)
+		fmt.Fprintf(w, "server CPU  %s in all, %s per %s, %s per request\n", r.cpu.Round(10*time.Millisecond),
+			per.Round(time.Microsecond), strings.TrimSuffix(unit, "s"), (per / time.Duration(perUnit)).Round(time.Microsecond))
+	}
 	row := func(name string, d []time.Duration) {
-		fmt.Fprintf(w, "%-11s p50 %-9s p90 %-9s p99 %-9s max %s\n", name,
+		slices.Sort(d)
+		fmt.Fprintf(w, "%-15s p50 %-9s p90 %-9s p99 %-9s max %s\n", name,
 			percentile(d, .50).Round(10*time.Microsecond), percentile(d, .90).Round(10*time.Microsecond),
 			percentile(d, .99).Round(10*time.Microsecond), percentile(d, 1).Round(10*time.Microsecond))
 	}
-	row("switch POST", r.switches)
-	row("cycle", r.whole)
+	for i, name := range steps {
+		if len(r.steps[i]) > 0 {
+			row(name, r.steps[i])
+		}
+	}
+	if cfg.mode == modeCycle {
+		row("cycle", r.whole)
+	}
 	if len(r.errors) > 0 {
 		fmt.Fprintln(w, "errors:")
 		causes := make([]string, 0, len(r.errors))
