@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/gin-contrib/sessions"
-	gsessions "github.com/gorilla/sessions"
 	"github.com/gorilla/securecookie"
+	gsessions "github.com/gorilla/sessions"
 )
 
 // newCookieStore is gin-contrib/sessions' cookie store (gorilla's
