@@ -36,6 +36,7 @@ type ConsentForm struct {
 	Periods       []ConsentPeriod
 	Title         string
 	GrantLabel    string
+	GrantButton   string
 	WithdrawLabel string
 }
 
@@ -104,7 +105,7 @@ func (p *Plugin) history(c *gin.Context, id string, before time.Time) ([]Entry, 
 func (p *Plugin) consentForm(c *gin.Context, msg *Messages, me string) ConsentForm {
 	f := ConsentForm{
 		Visible: true, Action: p.routes.consent, CSRFField: CSRFField, CSRFToken: Token(c),
-		Title: msg.ConsentTitle, GrantLabel: msg.GrantLabel, WithdrawLabel: msg.WithdrawLabel, Text: msg.ConsentNone,
+		Title: msg.ConsentTitle, GrantLabel: msg.GrantLabel, GrantButton: msg.GrantButton, WithdrawLabel: msg.WithdrawLabel, Text: msg.ConsentNone,
 	}
 	until, err := p.consents.Consent(c, me)
 	if err != nil {

@@ -98,6 +98,7 @@ type Messages struct {
 	ConsentNone      string
 	ConsentUntil     string
 	GrantLabel       string
+	GrantButton      string
 	WithdrawLabel    string
 	ConsentGranted   string
 	ConsentWithdrawn string
@@ -385,6 +386,7 @@ var shippedMessages = map[string]*Messages{
 		ConsentNone:          "Support cannot sign in to your account.",
 		ConsentUntil:         "Support may sign in to your account until {time}.",
 		GrantLabel:           "Allow access for",
+		GrantButton:          "Allow access",
 		WithdrawLabel:        "Withdraw access",
 		ConsentGranted:       "Support may sign in to your account until {time}.",
 		ConsentWithdrawn:     "Support can no longer sign in to your account.",
@@ -458,6 +460,7 @@ var shippedMessages = map[string]*Messages{
 		ConsentNone:          "Der Support kann sich nicht in Ihrem Konto anmelden.",
 		ConsentUntil:         "Der Support darf sich bis {time} in Ihrem Konto anmelden.",
 		GrantLabel:           "Zugriff erlauben für",
+		GrantButton:          "Zugriff erlauben",
 		WithdrawLabel:        "Zugriff zurückziehen",
 		ConsentGranted:       "Der Support darf sich bis {time} in Ihrem Konto anmelden.",
 		ConsentWithdrawn:     "Der Support kann sich nicht mehr in Ihrem Konto anmelden.",
@@ -531,6 +534,7 @@ var shippedMessages = map[string]*Messages{
 		ConsentNone:          "Le support ne peut pas se connecter à votre compte.",
 		ConsentUntil:         "Le support peut se connecter à votre compte jusqu’au {time}.",
 		GrantLabel:           "Autoriser l’accès pendant",
+		GrantButton:          "Autoriser l’accès",
 		WithdrawLabel:        "Retirer l’accès",
 		ConsentGranted:       "Le support peut se connecter à votre compte jusqu’au {time}.",
 		ConsentWithdrawn:     "Le support ne peut plus se connecter à votre compte.",
