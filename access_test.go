@@ -16,11 +16,10 @@ import (
 )
 
 // accessJSON reads GET /admin/loginas/access.
-func (c *client) accessJSON() map[string]any {
+func (c *client) accessJSON() (body map[string]any) {
 	c.t.Helper()
-	r := c.get("/admin/loginas/access", jsonAccept)
-	require.Equal(c.t, http.StatusOK, r.status, r.body)
-	return r.jsonBody(c.t)
+	c.getJSON("/admin/loginas/access", &body, jsonAccept)
+	return body
 }
 
 // list returns the entries of a JSON list field.
@@ -36,12 +35,9 @@ func list(t *testing.T, body map[string]any, field string) []map[string]any {
 }
 
 // banner reads the banner data of a page.
-func (c *client) banner() loginas.Banner {
+func (c *client) banner() (b loginas.Banner) {
 	c.t.Helper()
-	var b loginas.Banner
-	r := c.get("/test/banner")
-	require.Equal(c.t, http.StatusOK, r.status, r.body)
-	require.NoError(c.t, jsonUnmarshal(r.body, &b))
+	c.getJSON("/test/banner", &b)
 	return b
 }
 
@@ -54,15 +50,13 @@ func TestAccessHistory(t *testing.T) {
 		for _, label := range []string{"", "Acme support"} {
 			t.Run("label="+label, func(t *testing.T) {
 				a := partialApp(t, st, withOptions(func(o *loginas.Options) { o.ActorLabel = label }))
-				admin := a.client()
-				admin.signIn("admin")
+				admin := a.signedIn("admin")
 				admin.mustSwitch("alice", url.Values{"reason": {"ticket 1"}})
 				require.Equal(t, http.StatusSeeOther, admin.logout(nil).status)
 				a.clock.advance(time.Minute)
 				admin.mustSwitch("alice", url.Values{"reason": {"ticket 2"}})
 
-				alice := a.client()
-				alice.signIn("alice")
+				alice := a.signedIn("alice")
 				history := list(t, alice.accessJSON(), "history")
 				require.Len(t, history, 2)
 				want := "Admin"
@@ -89,8 +83,7 @@ func TestAccessHistory(t *testing.T) {
 				assert.Contains(t, page, want)
 				assert.Empty(t, inlineCode.FindString(page))
 
-				bob := a.client()
-				bob.signIn("bob")
+				bob := a.signedIn("bob")
 				assert.Empty(t, list(t, bob.accessJSON(), "history"), "bob sees only his own account")
 				assert.Equal(t, http.StatusUnauthorized, a.client().get("/admin/loginas/access", jsonAccept).status)
 			})
@@ -138,11 +131,11 @@ func TestEndNoticeShownOnce(t *testing.T) {
 		mu.Unlock()
 
 		quiet := newApp(t, st, withOptions(func(o *loginas.Options) { o.SkipEndNotices = true }))
-		admin, alice = quiet.client(), quiet.client()
+		alice = quiet.client()
 		alice.signIn("alice")
-		admin.signIn("admin")
-		admin.mustSwitch("alice")
-		require.Equal(t, http.StatusSeeOther, admin.logout(nil).status)
+		tester := quiet.loginasClient(t, "admin")
+		tester.LoginAs(t, "alice", "")
+		tester.Return(t)
 		assert.Empty(t, alice.banner().Notices)
 	})
 }
@@ -153,12 +146,10 @@ func TestEndNoticeOnceAcrossInstances(t *testing.T) {
 	store := loginas.NewMemoryStore()
 	shared := withOptions(func(o *loginas.Options) { o.Store = store })
 	a, b := newApp(t, cookieStore, shared), newApp(t, cookieStore, shared)
-	admin := a.client()
-	admin.signIn("admin")
-	admin.mustSwitch("alice")
-	require.Equal(t, http.StatusSeeOther, admin.logout(nil).status)
-	onA := a.client()
-	onA.signIn("alice")
+	admin := a.loginasClient(t, "admin")
+	admin.LoginAs(t, "alice", "")
+	admin.Return(t)
+	onA := a.signedIn("alice")
 	onB := b.clientWith(onA.cookies())
 	require.Len(t, onA.banner().Notices, 1)
 	assert.Empty(t, onB.banner().Notices)
@@ -174,12 +165,10 @@ func TestLiveListAndEnd(t *testing.T) {
 		shared := withOptions(func(o *loginas.Options) { o.Store = store })
 		a := partialApp(t, st, shared)
 		b := newApp(t, st, shared)
-		admin := a.client()
-		admin.signIn("admin")
+		admin := a.signedIn("admin")
 		admin.mustSwitch("alice", url.Values{"reason": {"ticket 3"}})
 
-		root := b.client()
-		root.signIn("root")
+		root := b.signedIn("root")
 		r := root.get("/admin/loginas/live", jsonAccept)
 		require.Equal(t, http.StatusOK, r.status, r.body)
 		live := list(t, r.jsonBody(t), "live")
@@ -189,8 +178,7 @@ func TestLiveListAndEnd(t *testing.T) {
 		assert.Equal(t, "ticket 3", live[0]["reason"])
 		id := live[0]["id"].(string)
 
-		staff := b.client()
-		staff.signIn("staff")
+		staff := b.signedIn("staff")
 		assert.Equal(t, http.StatusForbidden, staff.get("/admin/loginas/live", jsonAccept).status)
 		r = staff.post("/admin/loginas/access/end", staff.withToken(url.Values{"impersonation": {id}}), jsonAccept)
 		assert.Equal(t, http.StatusForbidden, r.status)

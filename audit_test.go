@@ -33,8 +33,7 @@ func TestEventTextIsCappedAndClean(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		// Go's server refuses control characters in headers; other servers
 		// may not, and the path below carries them decoded.
 		ua := "evil\u202eagent\xff" + strings.Repeat("é", 2000)
@@ -42,7 +41,7 @@ func TestEventTextIsCappedAndClean(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, r.status, r.body)
 		c.mustSwitch("alice")
 		c.post("/test/set", nil, header("User-Agent", ua)) // a read-only-free app route: no event
-		for _, e := range a.audit.all() {
+		for _, e := range a.audit.Events() {
 			cleanField(t, "UserAgent", e.UserAgent, 1024, false)
 			cleanField(t, "Path", e.Path, 1024, false)
 			cleanField(t, "Detail", e.Detail, 1024, true)
@@ -61,11 +60,9 @@ func TestEventTextIsCappedAndClean(t *testing.T) {
 func TestDisplayNamesAreCleaned(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
-		users := newUserStore()
-		users.update("bob", func(u *loginas.User) { u.Name = "Bob\u202egnp.exe\x1b[2J\nroot" })
-		a := newApp(t, st, withUsers(users), withOptions(func(o *loginas.Options) { o.FindUser = users.find }))
-		c := a.client()
-		c.signIn("admin")
+		a := newApp(t, st)
+		a.users.update("bob", func(u *loginas.User) { u.Name = "Bob\u202egnp.exe\x1b[2J\nroot" })
+		c := a.signedIn("admin")
 		c.mustSwitch("bob")
 		const clean = `Bob\u202egnp.exe\x1b[2J\nroot`
 		assert.Equal(t, []string{"You are now signed in as " + clean + ". Use “Return to my account” to go back."}, c.flashes())

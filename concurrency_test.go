@@ -66,21 +66,21 @@ func (s *statusTally) wantNo5xx(t *testing.T) {
 // actor, or "" when it is one of the states a session may be in: signed
 // out, the actor as themselves, or one of targets with a valid record that
 // names the actor.
-func stateProblem(st rigState, actor string, targets []string) string {
-	switch {
-	case st.User == "":
+func stateProblem(st state, actor string, targets []string) string {
+	switch user := st.user(); {
+	case user == "":
 		if st.HasRecord || st.Impersonated {
 			return "signed out, yet a record or the impersonation flag remains"
 		}
-	case st.User == actor:
-		if st.HasRecord || st.Impersonated || st.Actor != "" {
+	case user == actor:
+		if st.HasRecord || st.Impersonated || st.Current != nil {
 			return "the actor as themselves, yet with a record or the impersonation flag"
 		}
-	case slices.Contains(targets, st.User):
+	case slices.Contains(targets, user):
 		if !st.HasRecord {
 			return "a target session without its record"
 		}
-		if !st.Impersonated || st.Actor != actor || st.Target != st.User {
+		if !st.Impersonated || st.Current == nil || st.Current.ActorID != actor || st.Current.TargetID != user {
 			return "a target session whose record was not accepted or names someone else"
 		}
 	default:
@@ -93,17 +93,16 @@ func stateProblem(st rigState, actor string, targets []string) string {
 // session it found broken: with consistent sessions, no impersonation ends
 // as revoked or failed, and one ends as invalid only when it had already
 // ended by a return (a request that still carried its cookie).
-func wantCleanTrail(t *testing.T, a *auditTrail) {
+func wantCleanTrail(t *testing.T, a *auditLog) {
 	t.Helper()
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	events := a.Events()
 	returned := map[string]bool{}
-	for _, e := range a.events {
+	for _, e := range events {
 		if e.Action == loginas.ActionEnd && e.Cause == loginas.CauseLogout {
 			returned[e.ImpersonationID] = true
 		}
 	}
-	for _, e := range a.events {
+	for _, e := range events {
 		if e.Action != loginas.ActionEnd {
 			continue
 		}
@@ -116,6 +115,11 @@ func wantCleanTrail(t *testing.T, a *auditTrail) {
 	}
 }
 
+// sameOrigin are the headers of a browser's form post on the app's page.
+func sameOrigin(a *testApp) http.Header {
+	return header("Origin", a.origin(), "Sec-Fetch-Site", "same-origin")
+}
+
 // TestConcurrentOneSession runs switches, returns and reads in parallel on
 // one browser session (one cookie jar), so that requests carry cookies that
 // other requests are replacing. Whatever the interleaving, no answer is a
@@ -123,48 +127,42 @@ func wantCleanTrail(t *testing.T, a *auditTrail) {
 func TestConcurrentOneSession(t *testing.T) {
 	t.Parallel()
 	const goroutines, rounds = 8, 40
-	targets := []string{rigAlice, rigBob}
-	for _, kind := range rigStoreKinds {
+	targets := []string{"alice", "bob"}
+	for _, st := range sessionStores {
 		// With the plugin's CSRF token most concurrent posts carry a token
 		// that another request has just replaced, and are refused; with
 		// the app's own CSRF protection (ExternalCSRF) every post goes
 		// through to the switch logic.
 		for _, csrf := range []string{"plugin", "external"} {
-			t.Run("store="+kind+"/csrf="+csrf, func(t *testing.T) {
+			t.Run("store="+st.name+"/csrf="+csrf, func(t *testing.T) {
 				t.Parallel()
-				trail := &auditTrail{}
-				app := newRigApp(t, newRigStore(t, kind), newRigDirectory(0), true, func(o *loginas.Options) {
-					o.Audit = trail.sink
-					o.ExternalCSRF = csrf == "external"
-				})
-				rc := newRigClientURL(t, rigServer(t, app).URL)
-				if status := rc.signIn(rigAdmin); status != http.StatusSeeOther {
-					t.Fatalf("sign-in: status %d", status)
-				}
+				a := newApp(t, st, withOptions(func(o *loginas.Options) { o.ExternalCSRF = csrf == "external" }))
+				browser := sameOrigin(a)
+				c := a.signedIn("admin")
 				var tally statusTally
 				var wg sync.WaitGroup
 				for g := range goroutines {
 					wg.Go(func() {
 						rng := rand.New(rand.NewPCG(uint64(g), 7))
 						for range rounds {
-							st, status := rc.state()
+							page, status := c.tryPage()
 							tally.add(status)
 							if status == http.StatusOK {
-								if problem := stateProblem(st, rigAdmin, targets); problem != "" {
-									t.Errorf("%s: %+v", problem, st)
+								if problem := stateProblem(page.state, "admin", targets); problem != "" {
+									t.Errorf("%s: %+v", problem, page)
 								}
 							}
 							switch rng.IntN(3) {
 							case 0:
 								id := targets[rng.IntN(len(targets))]
-								tally.add(rc.post("/admin/loginas/"+id, tokenForm(st.Token)))
+								tally.add(c.post(a.plugin.LoginAsURL(id), tokenForm(page.Token), browser).status)
 							case 1:
-								tally.add(rc.post("/admin/loginas/logout", tokenForm(st.Token)))
+								tally.add(c.post(a.plugin.LogoutURL(), tokenForm(page.Token), browser).status)
 							case 2:
 								// A plain logout that raced a switch signs the
 								// session out; sign in again, as a person would.
-								if st.User == "" && status == http.StatusOK {
-									tally.add(rc.signIn(rigAdmin))
+								if page.user() == "" && status == http.StatusOK {
+									tally.add(c.post("/test/login", url.Values{"id": {"admin"}, "fresh": {"1"}}, browser).status)
 								}
 							}
 						}
@@ -172,14 +170,14 @@ func TestConcurrentOneSession(t *testing.T) {
 				}
 				wg.Wait()
 				tally.wantNo5xx(t)
-				st, status := rc.state()
+				page, status := c.tryPage()
 				if status != http.StatusOK {
-					t.Fatalf("final GET /me: status %d", status)
+					t.Fatalf("final GET /test/page: status %d", status)
 				}
-				if problem := stateProblem(st, rigAdmin, targets); problem != "" {
-					t.Errorf("final state: %s: %+v", problem, st)
+				if problem := stateProblem(page.state, "admin", targets); problem != "" {
+					t.Errorf("final state: %s: %+v", problem, page)
 				}
-				wantCleanTrail(t, trail)
+				wantCleanTrail(t, a.audit)
 				t.Logf("statuses:%s", tally.String())
 			})
 		}
@@ -192,42 +190,46 @@ func TestConcurrentOneSession(t *testing.T) {
 func TestConcurrentManySessions(t *testing.T) {
 	t.Parallel()
 	const clients, cycles, extraUsers = 12, 15, 20
-	for _, kind := range rigStoreKinds {
-		t.Run("store="+kind, func(t *testing.T) {
+	for _, st := range sessionStores {
+		t.Run("store="+st.name, func(t *testing.T) {
 			t.Parallel()
-			trail := &auditTrail{}
-			app := newRigApp(t, newRigStore(t, kind), newRigDirectory(extraUsers), true, func(o *loginas.Options) {
-				o.Audit = trail.sink
-			})
-			base := rigServer(t, app).URL
-			targets := []string{rigAlice, rigBob}
+			a := newApp(t, st)
+			browser := sameOrigin(a)
+			targets := []string{"alice", "bob"}
 			for i := range extraUsers {
-				targets = append(targets, strconv.Itoa(7+i))
+				id := strconv.Itoa(7 + i)
+				a.users.update(id, func(u *loginas.User) { *u = loginas.User{ID: id, Name: "user" + id, Active: true} })
+				targets = append(targets, id)
 			}
 			var tally statusTally
 			var wg sync.WaitGroup
 			for n := range clients {
 				wg.Go(func() {
-					actor := []string{rigAdmin, rigRoot}[n%2]
-					rc := newRigClientURL(t, base)
-					tally.add(rc.signIn(actor))
+					actor := []string{"admin", "root"}[n%2]
+					c := a.client()
+					tally.add(c.post("/test/login", url.Values{"id": {actor}}, browser).status)
+					// withToken posts to path with a token from a fresh page.
+					withToken := func(path string) int {
+						page, _ := c.tryPage()
+						return c.post(path, tokenForm(page.Token), browser).status
+					}
 					rng := rand.New(rand.NewPCG(uint64(n), 11))
 					for range cycles {
 						target := targets[rng.IntN(len(targets))]
-						if status := rc.switchTo(target); status != http.StatusSeeOther {
+						if status := withToken(a.plugin.LoginAsURL(target)); status != http.StatusSeeOther {
 							t.Errorf("switch of %s to %s: status %d", actor, target, status)
 							return
 						}
-						if st, _ := rc.state(); st.User != target || stateProblem(st, actor, targets) != "" {
-							t.Errorf("after the switch of %s to %s: %+v", actor, target, st)
+						if page, _ := c.tryPage(); page.user() != target || stateProblem(page.state, actor, targets) != "" {
+							t.Errorf("after the switch of %s to %s: %+v", actor, target, page)
 							return
 						}
-						if status := rc.returnBack(); status != http.StatusSeeOther {
+						if status := withToken(a.plugin.LogoutURL()); status != http.StatusSeeOther {
 							t.Errorf("return of %s from %s: status %d", actor, target, status)
 							return
 						}
-						if st, _ := rc.state(); st.User != actor || stateProblem(st, actor, targets) != "" {
-							t.Errorf("after the return of %s from %s: %+v", actor, target, st)
+						if page, _ := c.tryPage(); page.user() != actor || stateProblem(page.state, actor, targets) != "" {
+							t.Errorf("after the return of %s from %s: %+v", actor, target, page)
 							return
 						}
 					}
@@ -235,11 +237,11 @@ func TestConcurrentManySessions(t *testing.T) {
 			}
 			wg.Wait()
 			tally.wantNo5xx(t)
-			wantCleanTrail(t, trail)
-			if got, want := len(trailOf(trail, "start/")), clients*cycles; got != want {
+			wantCleanTrail(t, a.audit)
+			if got, want := len(a.audit.matching(loginas.ActionStart, "")), clients*cycles; got != want {
 				t.Errorf("%d starts audited, want %d", got, want)
 			}
-			if got, want := len(trailOf(trail, "end/logout")), clients*cycles; got != want {
+			if got, want := len(a.audit.matching(loginas.ActionEnd, loginas.CauseLogout)), clients*cycles; got != want {
 				t.Errorf("%d returns audited, want %d", got, want)
 			}
 		})
@@ -259,31 +261,31 @@ func TestConcurrentSaveDoesNotReviveOldSession(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		// setUp returns the session the held request and the change use.
-		setUp func(t *testing.T, app *rigApp) benchSession
+		// impersonating: the held request and the change use the admin's
+		// session as alice, else the admin's own.
+		impersonating bool
 		// change is the request made while the other one is held.
 		path string
 		// problem says what is wrong with the state of the old cookie
 		// afterwards, or "".
-		problem func(st rigState) string
+		problem func(st state) string
 	}{
 		{
-			name:  "return",
-			setUp: func(t *testing.T, app *rigApp) benchSession { return benchImpersonate(t, app) },
-			path:  "/admin/loginas/logout",
-			problem: func(st rigState) string {
-				if st.Impersonated || st.HasRecord || st.User == rigAlice {
+			name:          "return",
+			impersonating: true,
+			path:          "/admin/loginas/logout",
+			problem: func(st state) string {
+				if st.Impersonated || st.HasRecord || st.user() == "alice" {
 					return "the impersonation ended by the return is alive again"
 				}
 				return ""
 			},
 		},
 		{
-			name:  "switch",
-			setUp: func(t *testing.T, app *rigApp) benchSession { return benchSignIn(t, app, rigAdmin) },
-			path:  "/admin/loginas/" + rigAlice,
-			problem: func(st rigState) string {
-				if (st.User != "" && st.User != rigAdmin) || st.HasRecord || st.Impersonated {
+			name: "switch",
+			path: "/admin/loginas/alice",
+			problem: func(st state) string {
+				if (st.user() != "" && st.user() != "admin") || st.HasRecord || st.Impersonated {
 					return "the session replaced by the switch came back as more than the actor's own"
 				}
 				return ""
@@ -292,56 +294,41 @@ func TestConcurrentSaveDoesNotReviveOldSession(t *testing.T) {
 	} {
 		t.Run("store=memstore/"+tc.name, func(t *testing.T) {
 			t.Parallel()
-			app := newRigApp(t, newRigStore(t, "memstore"), newRigDirectory(0), true, nil)
 			loaded, release := make(chan struct{}), make(chan struct{})
-			app.engine.GET("/visit", func(c *gin.Context) {
-				s := sessions.Default(c)
-				close(loaded)
-				<-release
-				s.Set("last_visit", "/visit")
-				if err := s.Save(); err != nil {
-					c.AbortWithStatus(http.StatusInternalServerError)
-					return
-				}
-				c.Status(http.StatusNoContent)
-			})
-			old := tc.setUp(t, app)
-			held := make(chan int)
-			go func() {
-				held <- benchServe(app.engine, http.MethodGet, "/visit", old.cookie, nil).Code
-			}()
+			// In process: no server, the clients call the engine.
+			a := buildApp(t, memStore, withRoutes(func(r *gin.Engine, _ *loginas.Plugin) {
+				r.GET("/visit", func(c *gin.Context) {
+					s := sessions.Default(c)
+					close(loaded)
+					<-release
+					s.Set("last_visit", "/visit")
+					if err := s.Save(); err != nil {
+						c.AbortWithStatus(http.StatusInternalServerError)
+						return
+					}
+					c.Status(http.StatusNoContent)
+				})
+			}))
+			c := a.signedIn("admin")
+			if tc.impersonating {
+				c.mustSwitch("alice")
+			}
+			token, old := c.page().Token, c.cookies()
+			held, visitor := make(chan int), a.clientWith(old)
+			go func() { held <- visitor.get("/visit").status }()
 			<-loaded
-			rec := benchServe(app.engine, http.MethodPost, tc.path, old.cookie, tokenForm(old.token))
+			r := a.clientWith(old).post(tc.path, tokenForm(token))
 			close(release)
 			if status := <-held; status != http.StatusNoContent {
 				t.Fatalf("held request: status %d", status)
 			}
-			if rec.Code != http.StatusSeeOther {
-				t.Fatalf("POST %s: status %d: %s", tc.path, rec.Code, rec.Body)
+			if r.status != http.StatusSeeOther {
+				t.Fatalf("POST %s: status %d: %s", tc.path, r.status, r.body)
 			}
-			replay := benchServe(app.engine, http.MethodGet, "/me", old.cookie, nil)
-			var st rigState
-			if err := rigDecodeBytes(replay.Body.Bytes(), &st); err != nil {
-				t.Fatal(err)
-			}
+			st := a.clientWith(old).state()
 			if problem := tc.problem(st); problem != "" {
 				t.Errorf("%s: the old cookie now gives %+v", problem, st)
 			}
 		})
 	}
-}
-
-func tokenForm(token string) url.Values {
-	return url.Values{"loginas_csrf": {token}}
-}
-
-// trailOf returns the audit entries equal to s ("action/cause").
-func trailOf(a *auditTrail, s string) []string {
-	var out []string
-	for _, e := range a.summary() {
-		if e == s {
-			out = append(out, e)
-		}
-	}
-	return out
 }

@@ -3,13 +3,12 @@ package loginas_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,8 +24,7 @@ func TestRecordWithoutUserIsCleaned(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		require.Equal(t, http.StatusNoContent, c.post("/test/drop-user", nil).status)
 
@@ -78,20 +76,17 @@ func TestAliasesAreOneIdentity(t *testing.T) {
 			o.CanLoginAs = refuseFive
 		}))
 		for _, alias := range []string{"01", "+1", "1.0", "1e0", "0001"} {
-			c := a.client()
-			c.signIn("1")
+			c := a.signedIn("1")
 			r := c.switchTo(alias, nil, jsonAccept)
 			assert.Equalf(t, http.StatusUnprocessableEntity, r.status, "logging in as oneself through %q: %s", alias, r.body)
 		}
 		for _, alias := range []string{"05", "+5", "5.0", "5e0"} {
-			c := a.client()
-			c.signIn("1")
+			c := a.signedIn("1")
 			r := c.switchTo(alias, nil, jsonAccept)
 			assert.Equalf(t, http.StatusForbidden, r.status, "the hook that refuses 5 refuses %q: %s", alias, r.body)
 		}
 		for _, alias := range []string{" 6", "6 ", "6/", "..", strings.Repeat("6", 200)} {
-			c := a.client()
-			c.signIn("1")
+			c := a.signedIn("1")
 			r := c.switchTo(alias, nil, jsonAccept)
 			assert.Lessf(t, r.status, 500, "alias %q: %s", alias, r.body)
 		}
@@ -125,8 +120,7 @@ func TestReadOnlyNeverTrapsTheActor(t *testing.T) {
 	eachStore(t, func(t *testing.T, st storeKind) {
 		t.Run("the app's own logout calls Restore", func(t *testing.T) {
 			a := newApp(t, st, readOnly, withRoutes(appLogout))
-			c := a.client()
-			c.signIn("admin")
+			c := a.signedIn("admin")
 			c.mustSwitch("alice")
 			assert.Equal(t, http.StatusForbidden, c.post("/test/set", url.Values{"key": {"x"}, "value": {"1"}}).status)
 			assert.Equal(t, http.StatusForbidden, c.post("/logout", nil).status, "ReturnRoute wants the token")
@@ -135,26 +129,138 @@ func TestReadOnlyNeverTrapsTheActor(t *testing.T) {
 			assert.Equal(t, "admin", c.state().user())
 		})
 		t.Run("handlers mounted by hand", func(t *testing.T) {
-			gin.SetMode(gin.TestMode)
-			audit := &auditLog{}
-			opts := baseOptions(newUserStore(), audit, newTestClock())
-			opts.ReadOnly = true
-			p, err := loginas.New(opts)
-			require.NoError(t, err)
-			r := gin.New()
-			r.Use(sessions.Sessions(sessionName, st.make()), p.Middleware())
-			r.POST("/support/as/:id", p.LoginAsHandler())
-			r.POST("/support/back", p.LogoutHandler())
-			addTestRoutes(r, p)
-			a := &testApp{t: t, store: st, engine: r, plugin: p, audit: audit, server: httptest.NewServer(r)}
-			t.Cleanup(a.server.Close)
-			c := a.client()
-			c.signIn("admin")
+			a := newApp(t, st, readOnly, mountedByHand(func(r *gin.Engine, p *loginas.Plugin) {
+				r.POST("/support/as/:id", p.LoginAsHandler())
+				r.POST("/support/back", p.LogoutHandler())
+			}))
+			c := a.signedIn("admin")
 			require.Equal(t, http.StatusSeeOther, c.post("/support/as/alice", c.withToken(nil)).status)
 			require.True(t, c.state().Impersonated)
 			res := c.post("/support/back", c.withToken(nil))
 			require.Equal(t, http.StatusSeeOther, res.status, res.body)
 			assert.Equal(t, "admin", c.state().user())
 		})
+	})
+}
+
+func TestReadOnlyImpersonation(t *testing.T) {
+	eachStore(t, func(t *testing.T, st storeKind) {
+		app := newApp(t, st, withRoutes(guardedRoutes), withOptions(func(o *loginas.Options) { o.ReadOnly = true }))
+		c := app.signedIn("admin")
+		assert.Equal(t, http.StatusOK, c.post("/page", nil).status, "the actor may write as themselves")
+
+		c.mustSwitch("alice")
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodOptions} {
+			r := c.do(m, "/page", nil, nil)
+			assert.NotEqualf(t, http.StatusForbidden, r.status, "%s is safe", m)
+		}
+		for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			r := c.do(m, "/page", url.Values{}, nil)
+			assert.Equalf(t, http.StatusForbidden, r.status, "%s is refused", m)
+			assert.NotContains(t, r.body, "saved")
+		}
+		assert.Len(t, app.audit.matching(loginas.ActionDenied, loginas.CauseReadOnly), 4)
+
+		r := c.logout(nil)
+		require.Equal(t, http.StatusSeeOther, r.status, "the logout route stays open: %s", r.body)
+		assert.Equal(t, "admin", c.state().user())
+		assert.Equal(t, http.StatusOK, c.post("/page", nil).status)
+	})
+}
+
+func TestContextWhileImpersonating(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.signedIn("admin")
+
+		plain := c.get("/test/state")
+		assert.Empty(t, plain.header.Values(loginas.HeaderImpersonatedUser))
+		assert.Empty(t, plain.header.Values(loginas.HeaderImpersonator))
+		before := c.state()
+		assert.False(t, before.Impersonated)
+		assert.False(t, before.Helper)
+		assert.Nil(t, before.Current)
+		assert.Nil(t, before.FromContext)
+
+		start := a.clock.Now()
+		c.mustSwitch("alice")
+		r := c.get("/test/state")
+		assert.Equal(t, "alice", r.header.Get(loginas.HeaderImpersonatedUser))
+		assert.Equal(t, "admin", r.header.Get(loginas.HeaderImpersonator))
+		st2 := c.state()
+		assert.True(t, st2.Impersonated)
+		assert.True(t, st2.Helper)
+		require.NotNil(t, st2.Current)
+		require.NotNil(t, st2.FromContext)
+		assert.Equal(t, *st2.Current, *st2.FromContext)
+		assert.Equal(t, "admin", st2.Current.ActorID)
+		assert.Equal(t, "Admin", st2.Current.ActorName)
+		assert.Equal(t, "alice", st2.Current.TargetID)
+		assert.Equal(t, "Alice", st2.Current.TargetName)
+		assert.True(t, st2.Current.Started.Equal(start.Truncate(time.Second)), "started %s", st2.Current.Started)
+		assert.Len(t, st2.Current.ID, 32)
+		assert.Equal(t, a.audit.only(t, loginas.ActionStart, "").ImpersonationID, st2.Current.ID)
+
+		require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
+		after := c.get("/test/state")
+		assert.Empty(t, after.header.Values(loginas.HeaderImpersonatedUser))
+		assert.Empty(t, after.header.Values(loginas.HeaderImpersonator))
+		assert.False(t, c.state().Impersonated)
+	})
+}
+
+func TestContextForAnonymousVisitor(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, cookieStore)
+	c := a.client()
+	r := c.get("/test/state")
+	require.Equal(t, http.StatusOK, r.status)
+	st := c.state()
+	assert.Nil(t, st.User)
+	assert.False(t, st.Impersonated)
+	assert.Nil(t, st.Current)
+	assert.Empty(t, r.header.Values(loginas.HeaderImpersonator))
+}
+
+func TestContextHelpersWithoutMiddleware(t *testing.T) {
+	t.Parallel()
+	c, _ := gin.CreateTestContext(nil)
+	c.Request, _ = http.NewRequest(http.MethodGet, "/", nil)
+	assert.False(t, loginas.IsImpersonated(c))
+	_, ok := loginas.Current(c)
+	assert.False(t, ok)
+	_, ok = loginas.FromContext(context.Background())
+	assert.False(t, ok)
+}
+
+func TestTimeLeft(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	imp := loginas.Impersonation{Deadline: now.Add(10 * time.Minute)}
+	assert.Equal(t, 10*time.Minute, imp.TimeLeft(now))
+	assert.Equal(t, time.Duration(0), imp.TimeLeft(now.Add(time.Hour)))
+}
+
+// The headers describe the session a response leaves behind: the answer
+// that ends an impersonation does not carry them, the one that starts it
+// does not either (the page it leads to will).
+func TestImpersonationHeadersOnlyOnImpersonatedResponses(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st, withRoutes(appLogout))
+		c := a.signedIn("admin")
+		noHeaders := func(what string, r *reply) {
+			t.Helper()
+			assert.Emptyf(t, r.header.Values(loginas.HeaderImpersonatedUser), "%s: %s", what, loginas.HeaderImpersonatedUser)
+			assert.Emptyf(t, r.header.Values(loginas.HeaderImpersonator), "%s: %s", what, loginas.HeaderImpersonator)
+		}
+		noHeaders("switch", c.switchTo("alice", nil))
+		noHeaders("return through the logout route", c.logout(nil))
+		c.mustSwitch("alice")
+		noHeaders("return through Restore", c.post("/logout", c.withToken(nil)))
+		c.mustSwitch("alice")
+		a.clock.advance(2 * time.Hour)
+		noHeaders("expiry", c.get("/test/state"))
 	})
 }

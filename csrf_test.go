@@ -57,8 +57,7 @@ func TestCrossOriginRequestsAreRefused(t *testing.T) {
 			t.Parallel()
 			eachStore(t, func(t *testing.T, st storeKind) {
 				a := newApp(t, st)
-				c := a.client()
-				c.signIn("admin")
+				c := a.signedIn("admin")
 				before := c.settle()
 				r := c.switchTo("alice", nil, tc.headers)
 				assertForbidden(t, c, r, before)
@@ -91,8 +90,7 @@ func TestSameOriginRequestsPass(t *testing.T) {
 			"no browser header": nil,
 		} {
 			t.Run(name, func(t *testing.T) {
-				c := a.client()
-				c.signIn("admin")
+				c := a.signedIn("admin")
 				r := c.switchTo("alice", nil, h)
 				assert.Equal(t, http.StatusSeeOther, r.status, r.body)
 				r = c.logout(nil, h)
@@ -109,8 +107,7 @@ func TestTrustedOrigins(t *testing.T) {
 		a := newApp(t, st, withOptions(func(o *loginas.Options) {
 			o.TrustedOrigins = []string{"https://admin.example"}
 		}))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		before := c.settle()
 		r := c.switchTo("alice", nil, header("Origin", "https://other.example", "Sec-Fetch-Site", "cross-site"))
 		assertForbidden(t, c, r, before)
@@ -130,8 +127,7 @@ func TestBadTokensAreRefused(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		other := a.client()
 		other.signIn("root")
 		good := c.token()
@@ -176,8 +172,7 @@ func TestTokensAreMaskedAndReusable(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		t1, t2 := c.token(), c.token()
 		assert.NotEqual(t, t1, t2, "each page gets a differently masked token")
 		for _, tok := range []string{t1, t2} {
@@ -194,8 +189,7 @@ func TestTokenChangesWithTheSession(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		adminToken := c.token()
 		c.mustSwitch("alice")
 
@@ -238,8 +232,7 @@ func TestTokensDieWithTheirSession(t *testing.T) {
 		for _, c := range endings {
 			t.Run(c.name, func(t *testing.T) {
 				a := newApp(t, st)
-				first := a.client()
-				first.signIn("admin")
+				first := a.signedIn("admin")
 				old := first.token()
 				c.end(first)
 				first.signIn("admin")
@@ -247,8 +240,7 @@ func TestTokensDieWithTheirSession(t *testing.T) {
 				r := first.post(a.plugin.LoginAsURL("alice"), url.Values{loginas.CSRFField: {old}})
 				assertForbidden(t, first, r, before)
 
-				other := a.client()
-				other.signIn("admin")
+				other := a.signedIn("admin")
 				r = other.post(a.plugin.LoginAsURL("alice"), url.Values{loginas.CSRFField: {old}})
 				assert.Equal(t, http.StatusForbidden, r.status, "another session of the same admin refuses it")
 				assert.Equal(t, "admin", other.state().user())
@@ -266,8 +258,7 @@ func TestTokenProblemsAreToldApart(t *testing.T) {
 	anonymous := a.client()
 	anonymous.post(a.plugin.LoginAsURL("alice"), nil)
 	assert.Contains(t, logs.String(), "nobody is signed in (no value under Options.SessionKey")
-	c := a.client()
-	c.signIn("admin")
+	c := a.signedIn("admin")
 	c.post(a.plugin.LoginAsURL("alice"), nil)
 	assert.Contains(t, logs.String(), "no CSRF token: send the field loginas_csrf")
 	c.token()
@@ -279,8 +270,7 @@ func TestExternalCSRFTurnsTheTokenOff(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.ExternalCSRF = true }))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		assert.Empty(t, c.token(), "no token to hand out")
 		r := c.post(a.plugin.LoginAsURL("alice"), nil)
 		require.Equal(t, http.StatusSeeOther, r.status, r.body)
@@ -308,8 +298,7 @@ func TestCustomErrorHandlerSeesRefusals(t *testing.T) {
 				c.String(status, "custom %d %s", status, cause)
 			}
 		}))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		r := c.post(a.plugin.LoginAsURL("alice"), nil)
 		assert.Equal(t, http.StatusForbidden, r.status)
 		assert.Equal(t, "custom 403 forbidden", r.body)
@@ -322,12 +311,11 @@ func TestForgedRequestsAreAudited(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.post(a.plugin.LoginAsURL("alice"), nil)
 		c.switchTo("alice", nil, header("Sec-Fetch-Site", "cross-site"))
 		forbidden := a.audit.matching(loginas.ActionDenied, loginas.CauseForbidden)
-		assert.Len(t, forbidden, 2, "missing token and cross-site request: %+v", a.audit.all())
+		assert.Len(t, forbidden, 2, "missing token and cross-site request: %+v", a.audit.Events())
 		for _, e := range forbidden {
 			assert.Equal(t, "/admin/loginas/alice", e.Path)
 			assert.Equal(t, "127.0.0.1", e.ClientIP)

@@ -1,41 +1,51 @@
 package loginas_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/gin-loginas/loginas"
 )
 
-// fuzzRig holds one app per store kind for a fuzz target. The clock stands
-// still, so no record expires between iterations. The apps are replaced
-// every fuzzRigUses iterations: the memstore and the memory of ended
-// impersonations only grow under a clock that stands still.
+// fuzzRig holds one in-process app per store kind for a fuzz target. The
+// harness's clock stands still, so no record expires between iterations.
+// The apps are replaced every fuzzRigUses iterations: the memstore and the
+// memory of ended impersonations only grow under a clock that stands still.
 type fuzzRig struct {
-	apps []*rigApp
+	apps []*testApp
 	uses int
 }
 
 const fuzzRigUses = 2000
 
-func (r *fuzzRig) app(tb testing.TB, store uint8) *rigApp {
+func (r *fuzzRig) app(tb testing.TB, store uint8) *testApp {
 	if r.apps == nil || r.uses >= fuzzRigUses {
-		now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 		r.apps, r.uses = nil, 0
-		for _, kind := range rigStoreKinds {
-			r.apps = append(r.apps, newRigApp(tb, newRigStore(tb, kind), newRigDirectory(2), true, func(o *loginas.Options) {
-				o.Clock = func() time.Time { return now }
-				o.Audit = func(context.Context, loginas.Event) error { return nil }
-			}))
+		for _, st := range sessionStores {
+			r.apps = append(r.apps, buildApp(tb, st))
 		}
 	}
 	r.uses++
 	return r.apps[int(store)%len(r.apps)]
+}
+
+// fuzzSession returns the Cookie header of a settled session of the admin,
+// logged in as alice if impersonating, and a token for it.
+func fuzzSession(t *testing.T, a *testApp, impersonating bool) (cookie, token string) {
+	t.Helper()
+	c := a.clientFor(t)
+	c.signIn("admin")
+	if impersonating {
+		r := c.switchTo("alice", nil)
+		require.Equal(t, http.StatusSeeOther, r.status, r.body)
+	}
+	token = c.page().Token
+	return cookieHeader(c.cookies()), token
 }
 
 // fuzzHeaderValue reports whether v could reach a handler as a header
@@ -65,15 +75,15 @@ func fuzzRoute(f *testing.F, route string) {
 		tokenMode                                        uint8
 		body                                             string
 	}{
-		{0, "POST", rigAlice, "", "same-origin", "", "text/html", "application/x-www-form-urlencoded", 1, "", 1, "next=%2Fadmin%2F"},
-		{1, "POST", rigBob, "", "", "http://example.com/admin/users/5", "application/json", "application/x-www-form-urlencoded", 1, "", 2, "reason=support+ticket+42"},
-		{0, "POST", rigAlice, "http://evil.example", "cross-site", "", "", "application/x-www-form-urlencoded", 1, "", 1, ""},
+		{0, "POST", "alice", "", "same-origin", "", "text/html", "application/x-www-form-urlencoded", 1, "", 1, "next=%2Fadmin%2F"},
+		{1, "POST", "bob", "", "", "http://example.com/admin/users/5", "application/json", "application/x-www-form-urlencoded", 1, "", 2, "reason=support+ticket+42"},
+		{0, "POST", "alice", "http://evil.example", "cross-site", "", "", "application/x-www-form-urlencoded", 1, "", 1, ""},
 		{1, "GET", "..", "", "", "", "*/*", "", 2, "", 0, ""},
 		{0, "POST", "%2e%2e%2f4", "", "none", "//evil.example/x", "text/html", "multipart/form-data; boundary=zz", 3, "\x05", 1, "--zz\r\nContent-Disposition: form-data; name=\"loginas_csrf\"\r\n\r\nx\r\n--zz--"},
-		{1, "POST", rigCarol, "null", "same-site", "javascript:alert(1)", "application/json, text/html", "text/plain", 4, "rig=AAAA; rig=BBBB", 3, "loginas_csrf=%00%ff&next=//evil"},
-		{0, "DELETE", rigAdmin, "", "", "", "", "", 2, "", 1, "next=/\\evil"},
+		{1, "POST", "carol", "null", "same-site", "javascript:alert(1)", "application/json, text/html", "text/plain", 4, sessionName + "=AAAA; " + sessionName + "=BBBB", 3, "loginas_csrf=%00%ff&next=//evil"},
+		{0, "DELETE", "admin", "", "", "", "", "", 2, "", 1, "next=/\\evil"},
 		{1, "POST", strings.Repeat("9", 200), "", "same-origin", "", "", "application/x-www-form-urlencoded", 1, "", 1, "reason=" + strings.Repeat("%E2%80%AE", 100)},
-		{0, "POST", rigAlice, "", "", "", "", "application/x-www-form-urlencoded", 1, "", 1, strings.Repeat("a=b&", 20000)},
+		{0, "POST", "alice", "", "", "", "", "application/x-www-form-urlencoded", 1, "", 1, strings.Repeat("a=b&", 20000)},
 	}
 	for _, s := range seeds {
 		f.Add(s.store, s.method, s.id, s.origin, s.site, s.referer, s.accept, s.ctype, s.cookieMode, s.cookieData, s.tokenMode, s.body)
@@ -92,27 +102,28 @@ func fuzzRoute(f *testing.F, route string) {
 			return
 		}
 		// The session the request carries, and who it belongs to.
-		var session benchSession
-		var owner string
+		var cookie, token, owner string
 		switch cookieMode % 5 {
 		case 1:
-			session, owner = benchSignIn(t, app, rigAdmin), rigAdmin
+			cookie, token = fuzzSession(t, app, false)
+			owner = "admin"
 		case 2:
-			session, owner = benchImpersonate(t, app), rigAlice
+			cookie, token = fuzzSession(t, app, true)
+			owner = "alice"
 		case 3: // a valid cookie with one byte changed
-			session = benchSignIn(t, app, rigAdmin)
-			if cookieData != "" && len(session.cookie) > 4 {
-				b := []byte(session.cookie)
+			cookie, token = fuzzSession(t, app, false)
+			if cookieData != "" && len(cookie) > 4 {
+				b := []byte(cookie)
 				i := 4 + int(cookieData[0])%(len(b)-4)
 				b[i] ^= cookieData[len(cookieData)-1] | 1
-				session.cookie = string(b)
+				cookie = string(b)
 			}
 		case 4:
-			session.cookie = cookieData
+			cookie = cookieData
 		}
 		withToken := tokenMode%4 == 1 || tokenMode%4 == 2
 		if tokenMode%4 == 1 {
-			body += "&loginas_csrf=" + url.QueryEscape(session.token)
+			body += "&loginas_csrf=" + url.QueryEscape(token)
 		}
 		req, err := http.NewRequest(method, "http://example.com"+u.RequestURI(), strings.NewReader(body))
 		if err != nil {
@@ -120,11 +131,11 @@ func fuzzRoute(f *testing.F, route string) {
 		}
 		headers := map[string]string{
 			"Origin": origin, "Sec-Fetch-Site": site, "Referer": referer,
-			"Accept": accept, "Content-Type": ctype, "Cookie": session.cookie,
+			"Accept": accept, "Content-Type": ctype, "Cookie": cookie,
 		}
 		switch tokenMode % 4 {
 		case 2:
-			headers[loginas.CSRFHeader] = session.token
+			headers[loginas.CSRFHeader] = token
 		case 3:
 			headers[loginas.CSRFHeader] = cookieData
 		}
@@ -143,14 +154,11 @@ func fuzzRoute(f *testing.F, route string) {
 		}
 		// Without the token the session may be left alone or signed out,
 		// never handed to someone else.
-		if next := rigCookieHeader(rec); next != "" {
-			me := benchServe(app.engine, http.MethodGet, "/me", next, nil)
-			var st rigState
-			if err := rigDecodeBytes(me.Body.Bytes(), &st); err != nil {
-				t.Fatal(err)
-			}
-			if st.User != "" && st.User != owner {
-				t.Fatalf("%s %s without the token turned %s's session into %s's", method, u.RequestURI(), owner, st.User)
+		if next := rec.Result().Cookies(); len(next) > 0 {
+			var st state
+			app.clientFor(t).getJSON("/test/state", &st, header("Cookie", cookieHeader(next)))
+			if st.user() != "" && st.user() != owner {
+				t.Fatalf("%s %s without the token turned %s's session into %s's", method, u.RequestURI(), owner, st.user())
 			}
 		}
 	})

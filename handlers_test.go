@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
@@ -26,8 +27,7 @@ func TestSuperuserLogsInAsUser(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		r := c.switchTo("alice", nil, header("User-Agent", "test-browser/1.0"))
 		require.Equal(t, http.StatusSeeOther, r.status, r.body)
 		assert.Equal(t, "/", r.location())
@@ -48,7 +48,7 @@ func TestSuperuserLogsInAsUser(t *testing.T) {
 		assert.True(t, e.Time.Equal(a.clock.Now()))
 		assert.Len(t, e.ImpersonationID, 32)
 		assert.Empty(t, e.Reason)
-		assert.Len(t, a.audit.all(), 1, "a switch is one event")
+		assert.Len(t, a.audit.Events(), 1, "a switch is one event")
 	})
 }
 
@@ -58,8 +58,7 @@ func TestNonSuperuserIsRefused(t *testing.T) {
 		a := newApp(t, st)
 		for _, actor := range []string{"staff", "alice"} {
 			t.Run(actor, func(t *testing.T) {
-				c := a.client()
-				c.signIn(actor)
+				c := a.signedIn(actor)
 				before := c.state()
 				r := c.switchTo("bob", nil)
 				assert.Equal(t, http.StatusSeeOther, r.status)
@@ -101,7 +100,7 @@ func TestAnonymousIsRefused(t *testing.T) {
 			assert.Equal(t, http.StatusUnauthorized, r.status)
 			assert.Equal(t, "Please sign in first.", r.jsonBody(t)["error"])
 			assert.Nil(t, c.state().User)
-			assert.Empty(t, a.audit.all(), "requests without a signed-in user are not audited")
+			assert.Empty(t, a.audit.Events(), "requests without a signed-in user are not audited")
 		})
 		t.Run("with a login page", func(t *testing.T) {
 			a := newApp(t, st, withOptions(func(o *loginas.Options) {
@@ -117,8 +116,7 @@ func TestAnonymousIsRefused(t *testing.T) {
 		})
 		t.Run("signed in as a user who no longer exists", func(t *testing.T) {
 			a := newApp(t, st)
-			c := a.client()
-			c.signIn("ghost")
+			c := a.signedIn("ghost")
 			r := c.switchTo("alice", nil, jsonAccept)
 			assert.Equal(t, http.StatusUnauthorized, r.status)
 			assert.Equal(t, "ghost", c.state().user())
@@ -130,8 +128,7 @@ func TestOtherMethodsAre405(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		before := c.state()
 		for _, path := range []string{a.plugin.LoginAsURL("alice"), a.plugin.LogoutURL()} {
 			for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodTrace} {
@@ -146,7 +143,7 @@ func TestOtherMethodsAre405(t *testing.T) {
 		assert.Equal(t, "admin", after.user())
 		assert.False(t, after.Impersonated)
 		assert.Equal(t, before.SessionID, after.SessionID)
-		assert.Empty(t, a.audit.all())
+		assert.Empty(t, a.audit.Events())
 
 		// A GET to the logout route does not end an impersonation either.
 		c.mustSwitch("alice")
@@ -159,8 +156,7 @@ func TestMissingTokenIs403(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		before := c.state()
 		r := c.post(a.plugin.LoginAsURL("alice"), nil)
 		assert.Equal(t, http.StatusForbidden, r.status)
@@ -209,8 +205,7 @@ func TestCustomPermissionHooks(t *testing.T) {
 			t.Parallel()
 			eachStore(t, func(t *testing.T, st storeKind) {
 				a := newApp(t, st, withOptions(hooks))
-				c := a.client()
-				c.signIn(tc.actor)
+				c := a.signedIn(tc.actor)
 				if tc.status == 0 {
 					c.mustSwitch(tc.target)
 					return
@@ -235,8 +230,7 @@ func TestRedirectAfterSwitch(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.RedirectURL = "/dashboard" }))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		assert.Equal(t, "/dashboard", c.switchTo("alice", nil).location())
 	})
 }
@@ -245,8 +239,7 @@ func TestReturnToOriginalUser(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		assert.Equal(t, []string{msgSwitched}, c.flashes())
 		imp := c.state().Current
@@ -275,8 +268,7 @@ func TestLogoutRedirectURL(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.LogoutRedirectURL = "/admin/users" }))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		assert.Equal(t, "/admin/users", c.logout(nil).location(), "return")
 		assert.Equal(t, "/admin/users", c.logout(nil).location(), "plain logout")
@@ -288,16 +280,12 @@ func TestUpdateLastLoginHook(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		users := newUserStore()
-		a := newApp(t, st, withUsers(users), withOptions(func(o *loginas.Options) {
-			o.FindUser = users.find
-			o.UpdateLastLogin = users.touch
-		}))
-		c := a.client()
-		c.signIn("admin")
-		c.mustSwitch("alice")
+		a := newApp(t, st, withUsers(users), withOptions(func(o *loginas.Options) { o.UpdateLastLogin = users.touch }))
+		c := a.loginasClient(t, "admin")
+		c.LoginAs(t, "alice", "")
 		assert.Equal(t, 1, users.logins("alice"), "the target on a switch")
 		assert.Zero(t, users.logins("admin"))
-		require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
+		c.Return(t)
 		assert.Equal(t, 1, users.logins("admin"), "the actor on return")
 		assert.Equal(t, 1, users.logins("alice"))
 	})
@@ -314,8 +302,7 @@ func TestUpdateLastLoginFailureIsLogged(t *testing.T) {
 			o.UpdateLastLogin = func(*gin.Context, loginas.User) error { return errRefused }
 			o.Logger = logs.logger()
 		}))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		r := c.switchTo("alice", nil)
 		assert.Equal(t, http.StatusSeeOther, r.status)
 		assert.Equal(t, "alice", c.state().user())
@@ -331,8 +318,7 @@ func TestCustomDisplayName(t *testing.T) {
 		a := newApp(t, st, withOptions(func(o *loginas.Options) {
 			o.DisplayName = func(u loginas.User) string { return strings.ToUpper(u.ID) + " (#" + u.ID + ")" }
 		}))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		assert.Equal(t, []string{"You are now signed in as ALICE (#alice). Use “Return to my account” to go back."}, c.flashes())
 		require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
@@ -366,8 +352,7 @@ func TestReason(t *testing.T) {
 			t.Parallel()
 			eachStore(t, func(t *testing.T, st storeKind) {
 				a := newApp(t, st, withOptions(func(o *loginas.Options) { o.ReasonRequired = tc.required }))
-				c := a.client()
-				c.signIn("admin")
+				c := a.signedIn("admin")
 				r := c.switchTo("alice", tc.form)
 				require.Equal(t, http.StatusSeeOther, r.status)
 				if tc.ok {
@@ -390,8 +375,7 @@ func TestReasonWithForbiddenCharacters(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		for name, reason := range map[string]string{
 			"NUL":            "ticket\x00",
 			"escape":         "ticket \x1b[31mred",
@@ -434,8 +418,7 @@ func TestRefusalsOfAPermittedActor(t *testing.T) {
 			t.Parallel()
 			eachStore(t, func(t *testing.T, st storeKind) {
 				a := newApp(t, st)
-				c := a.client()
-				c.signIn("admin")
+				c := a.signedIn("admin")
 				path := "/admin/loginas/" + tc.target
 				before := c.state()
 
@@ -476,8 +459,7 @@ func TestNestingIsRefused(t *testing.T) {
 			// account cannot nest.
 			o.CanImpersonate = func(*gin.Context, loginas.User) bool { return true }
 		}))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		before := c.state()
 		r := c.switchTo("bob", nil, jsonAccept)
@@ -521,8 +503,7 @@ func TestRefusalGoesBackToSameOriginReferer(t *testing.T) {
 			{"/relative/only", "/admin/"},
 			{"http://" + host + "/%zz", "/admin/"},
 		}
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		for _, tc := range cases {
 			t.Run(tc.referer, func(t *testing.T) {
 				r := c.switchTo("root", nil, header("Referer", tc.referer))
@@ -577,8 +558,7 @@ func TestSwitchAnswersJSON(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		start := a.clock.Now()
 		r := c.switchTo("alice", nil, jsonAccept)
 		require.Equal(t, http.StatusOK, r.status, r.body)
@@ -611,8 +591,7 @@ func TestTokenInHeader(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		r := c.post(a.plugin.LoginAsURL("alice"), nil, header(loginas.CSRFHeader, c.token(), "Accept", "application/json"))
 		require.Equal(t, http.StatusOK, r.status, r.body)
 		assert.Equal(t, "alice", c.state().user())
@@ -623,8 +602,7 @@ func TestPlainLogoutWithoutRecord(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("alice")
+		c := a.signedIn("alice")
 		c.setValue("extra", "cart", "")
 		before := c.state()
 		r := c.logout(nil)
@@ -637,7 +615,7 @@ func TestPlainLogoutWithoutRecord(t *testing.T) {
 			assert.NotEqual(t, before.SessionID, after.SessionID, "a logout re-keys the session")
 		}
 		assert.Empty(t, c.flashes())
-		assert.Empty(t, a.audit.all(), "a plain logout is not an impersonation event")
+		assert.Empty(t, a.audit.Events(), "a plain logout is not an impersonation event")
 	})
 }
 
@@ -652,7 +630,7 @@ func TestAnonymousLogoutIsANoOp(t *testing.T) {
 		assert.Equal(t, "/", r.location())
 		assert.Empty(t, r.header.Values("Set-Cookie"), "nothing to change")
 		assert.Equal(t, "kept", c.state().Extra)
-		assert.Empty(t, a.audit.all())
+		assert.Empty(t, a.audit.Events())
 	})
 }
 
@@ -660,14 +638,12 @@ func TestSignedInLogoutNeedsToken(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		r := c.post(a.plugin.LogoutURL(), nil)
 		assert.Equal(t, http.StatusForbidden, r.status)
 		assert.Equal(t, "alice", c.state().user(), "a forged logout does not end the impersonation")
-		c2 := a.client()
-		c2.signIn("bob")
+		c2 := a.signedIn("bob")
 		r = c2.post(a.plugin.LogoutURL(), nil)
 		assert.Equal(t, http.StatusForbidden, r.status)
 		assert.Equal(t, "bob", c2.state().user(), "a forged logout does not sign out")
@@ -711,8 +687,7 @@ func TestNextAfterSwitch(t *testing.T) {
 			t.Run(strings.ToValidUTF8(tc.next, "?"), func(t *testing.T) {
 				t.Parallel()
 				a := newApp(t, st, withOptions(func(o *loginas.Options) { o.RedirectURL = "/home" }))
-				c := a.client()
-				c.signIn("admin")
+				c := a.signedIn("admin")
 				r := c.switchTo("alice", url.Values{"next": {tc.next}})
 				require.Equal(t, http.StatusSeeOther, r.status)
 				want := "/home"
@@ -736,8 +711,7 @@ func TestNextAfterLogout(t *testing.T) {
 				if tc.local {
 					want = tc.next
 				}
-				c := a.client()
-				c.signIn("admin")
+				c := a.signedIn("admin")
 				c.mustSwitch("alice")
 				r := c.logout(url.Values{"next": {tc.next}})
 				require.Equal(t, http.StatusSeeOther, r.status)
@@ -752,8 +726,6 @@ func TestNextAfterLogout(t *testing.T) {
 	})
 }
 
-// appLogout is an app's own logout handler that first gives an
-// impersonating actor their account back.
 // appLogout is an app's own logout handler, behind ReturnRoute (the
 // plugin's origin and token checks): it calls Restore first and signs out
 // otherwise.
@@ -782,8 +754,7 @@ func TestRestoreFromTheAppsLogout(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st, withRoutes(appLogout))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		c.setValue("extra", "alice's", "")
 		impSession := c.state().SessionID
@@ -819,8 +790,7 @@ func TestRestoreReportsTheImpersonationIsOverInTheSameRequest(t *testing.T) {
 			c.JSON(http.StatusOK, gin.H{"back": back, "err": err != nil, "flag": loginas.IsImpersonated(c), "current": still, "context": inContext})
 		})
 	}))
-	c := a.client()
-	c.signIn("admin")
+	c := a.signedIn("admin")
 	c.mustSwitch("alice")
 	r := c.post("/logout", nil)
 	assert.JSONEq(t, `{"back": true, "err": false, "flag": false, "current": false, "context": false}`, r.body)
@@ -833,30 +803,28 @@ func TestFailedStartHasNoSideEffects(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		name string
-		fail func(a *testApp, store *faultyStore, sessions *faultStore)
+		fail func(a *testApp, store *faultyStore)
 	}{
-		{"audit sink", func(a *testApp, _ *faultyStore, _ *faultStore) { a.audit.failStarts.Store(true) }},
-		{"session store", func(_ *testApp, _ *faultyStore, s *faultStore) { s.failSaves.Store(true) }},
-		{"Store", func(_ *testApp, store *faultyStore, _ *faultStore) { store.failStart.Store(true) }},
+		{"audit sink", func(a *testApp, _ *faultyStore) { a.audit.failStarts.Store(true) }},
+		{"session store", func(a *testApp, _ *faultyStore) { a.faults.failSaves.Store(true) }},
+		{"Store", func(_ *testApp, store *faultyStore) { store.failStart.Store(true) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			eachStore(t, func(t *testing.T, st storeKind) {
 				store := &faultyStore{Store: loginas.NewMemoryStore()}
-				failing := &faultStore{}
 				var touched, notified atomic.Int32
 				a := newApp(t, st, withOptions(func(o *loginas.Options) {
 					o.Store = store
 					o.UpdateLastLogin = func(*gin.Context, loginas.User) error { touched.Add(1); return nil }
 					o.Notify = func(context.Context, loginas.Entry) { notified.Add(1) }
-				}), withFaults(failing))
-				cl := a.client()
-				cl.signIn("admin")
+				}), withFaults())
+				cl := a.signedIn("admin")
 				form := cl.withToken(nil)
-				c.fail(a, store, failing)
+				c.fail(a, store)
 				r := cl.post(a.plugin.LoginAsURL("alice"), form)
 				assert.GreaterOrEqual(t, r.status, 500, r.body)
-				failing.failSaves.Store(false)
+				a.faults.failSaves.Store(false)
 				assert.Equal(t, "admin", cl.state().user())
 				assert.Zero(t, touched.Load(), "UpdateLastLogin ran")
 				assert.Zero(t, notified.Load(), "Notify ran")
@@ -866,4 +834,41 @@ func TestFailedStartHasNoSideEffects(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestJSONClients(t *testing.T) {
+	eachStore(t, func(t *testing.T, st storeKind) {
+		app := newApp(t, st)
+		c := app.signedIn("admin")
+
+		r := c.post(app.plugin.LoginAsURL("alice"), url.Values{}, header("Accept", "application/json", loginas.CSRFHeader, c.token()))
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		body := r.jsonBody(t)
+		assert.Equal(t, true, body["impersonating"])
+		assert.Equal(t, map[string]any{"id": "alice", "name": "Alice"}, body["user"])
+		assert.Equal(t, map[string]any{"id": "admin", "name": "Admin"}, body["impersonator"])
+		deadline, err := time.Parse(time.RFC3339, body["deadline"].(string))
+		require.NoError(t, err)
+		assert.WithinDuration(t, app.clock.Now().Add(time.Hour), deadline, time.Second)
+
+		page := c.get("/test/state")
+		assert.Equal(t, "alice", page.header.Get(loginas.HeaderImpersonatedUser))
+		assert.Equal(t, "admin", page.header.Get(loginas.HeaderImpersonator))
+
+		r = c.post(app.plugin.LoginAsURL("bob"), url.Values{}, header("Accept", "application/json", loginas.CSRFHeader, c.token()))
+		assert.Equal(t, http.StatusConflict, r.status)
+		assert.Equal(t, "You are already signed in as another user. Return to your own account first.", r.jsonBody(t)["error"])
+
+		r = c.post(app.plugin.LogoutURL(), url.Values{}, header("Accept", "application/json", loginas.CSRFHeader, c.token()))
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		body = r.jsonBody(t)
+		assert.Equal(t, false, body["impersonating"])
+		assert.Equal(t, map[string]any{"id": "admin", "name": "Admin"}, body["user"])
+		assert.Empty(t, r.header.Get(loginas.HeaderImpersonatedUser), "the answer to the return is no longer impersonated")
+		assert.Empty(t, c.get("/test/state").header.Get(loginas.HeaderImpersonator))
+
+		r = c.post(app.plugin.LogoutURL(), url.Values{}, header("Accept", "application/json"))
+		assert.Equal(t, http.StatusForbidden, r.status, "a JSON client without the token is refused")
+		assert.Contains(t, r.jsonBody(t)["error"], "Forbidden")
+	})
 }

@@ -8,11 +8,11 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,13 +23,20 @@ import (
 	"github.com/gin-contrib/sessions/cookie"
 	"github.com/gin-contrib/sessions/memstore"
 	"github.com/gin-gonic/gin"
+	gsessions "github.com/gorilla/sessions"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gin-loginas/loginas"
+	"github.com/gin-loginas/loginas/loginastest"
 )
 
-// The app under test keeps the signed-in user's ID under this session key,
-// in a session named sessionName.
+// The harness of the package's tests, benchmarks and fuzz targets: one app
+// builder (buildApp, newApp), its user directory, audit log, clock and
+// session store faults, and one browser (client) that talks to the app over
+// HTTP or, for an app without a server, in process.
+
+// The apps keep the signed-in user's ID under this session key, in a
+// session named sessionName.
 const (
 	userKey     = "user_id"
 	sessionName = "app"
@@ -71,17 +78,23 @@ func eachStore(t *testing.T, f func(t *testing.T, st storeKind)) {
 	}
 }
 
-// userStore is the app's user table: an in-memory map that tests change
-// while sessions are live.
+// userStore is the app's user directory, which tests change while sessions
+// are live. Lookups take no lock (writers replace the map), so that
+// benchmarks time the plugin, not the directory; while failing is set every
+// lookup fails, as a directory that is down.
 type userStore struct {
-	mu        sync.Mutex
-	users     map[string]loginas.User
+	users     atomic.Pointer[map[string]loginas.User]
+	failing   atomic.Bool
+	mu        sync.Mutex     // serialises the writers
 	lastLogin map[string]int // how many times UpdateLastLogin ran per user
 }
 
-// Seeded users. Data holds the app's own role, read by custom hooks.
+var errUsersDown = errors.New("test: the user directory is down")
+
+// newUserStore returns a directory with the seeded users. Data holds the
+// app's own role, read by custom hooks.
 func newUserStore() *userStore {
-	s := &userStore{users: map[string]loginas.User{}, lastLogin: map[string]int{}}
+	users := map[string]loginas.User{}
 	for _, u := range []loginas.User{
 		{ID: "admin", Name: "Admin", Superuser: true, Active: true, Data: "superuser"},
 		{ID: "root", Name: "Root", Superuser: true, Active: true, Data: "superuser"},
@@ -94,41 +107,52 @@ func newUserStore() *userStore {
 		{ID: "mallory", Name: `<script>alert("x")</script>`, Active: true, Data: "user"},
 		{ID: "logout", Name: "Lou Gout", Active: true, Data: "user"},
 	} {
-		s.users[u.ID] = u
+		users[u.ID] = u
 	}
+	s := &userStore{lastLogin: map[string]int{}}
+	s.users.Store(&users)
 	return s
 }
 
+// find is the apps' Options.FindUser.
 func (s *userStore) find(_ context.Context, id string) (loginas.User, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, ok := s.users[id]
+	if s.failing.Load() {
+		return loginas.User{}, errUsersDown
+	}
+	u, ok := (*s.users.Load())[id]
 	if !ok {
 		return loginas.User{}, fmt.Errorf("user %q: %w", id, loginas.ErrUserNotFound)
 	}
 	return u, nil
 }
 
-func (s *userStore) get(id string) loginas.User {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.users[id]
-}
+// get returns the user with the given ID, for the app's own routes.
+func (s *userStore) get(id string) loginas.User { return (*s.users.Load())[id] }
 
+// update changes the user with the given ID, or adds one.
 func (s *userStore) update(id string, f func(u *loginas.User)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.users[id]
-	f(&u)
-	s.users[id] = u
+	s.edit(func(users map[string]loginas.User) {
+		u := users[id]
+		f(&u)
+		users[id] = u
+	})
 }
 
+// remove deletes the user with the given ID.
 func (s *userStore) remove(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.users, id)
+	s.edit(func(users map[string]loginas.User) { delete(users, id) })
 }
 
+// edit replaces the map with an edited copy.
+func (s *userStore) edit(f func(users map[string]loginas.User)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	users := maps.Clone(*s.users.Load())
+	f(users)
+	s.users.Store(&users)
+}
+
+// touch is an Options.UpdateLastLogin that counts the calls per user.
 func (s *userStore) touch(_ *gin.Context, u loginas.User) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -136,43 +160,35 @@ func (s *userStore) touch(_ *gin.Context, u loginas.User) error {
 	return nil
 }
 
+// logins returns how many times touch ran for id.
 func (s *userStore) logins(id string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lastLogin[id]
 }
 
-// auditLog is a custom Options.Audit sink that keeps every event; with
-// failStarts set it refuses start events.
+// auditLog is the apps' audit sink: a loginastest.Recorder whose Audit
+// refuses start events while failStarts is set.
 type auditLog struct {
-	mu         sync.Mutex
-	events     []loginas.Event
+	loginastest.Recorder
 	failStarts atomic.Bool
 }
 
 var errAuditDown = errors.New("test: the audit sink is down")
 
-func (a *auditLog) sink(_ context.Context, e loginas.Event) error {
+// Audit records e, or refuses it if it is a start and failStarts is set.
+func (a *auditLog) Audit(ctx context.Context, e loginas.Event) error {
 	if e.Action == loginas.ActionStart && a.failStarts.Load() {
 		return errAuditDown
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.events = append(a.events, e)
-	return nil
-}
-
-func (a *auditLog) all() []loginas.Event {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.events)
+	return a.Recorder.Audit(ctx, e)
 }
 
 // matching returns the events with the given action and cause ("" for any
 // cause).
 func (a *auditLog) matching(action loginas.Action, cause loginas.Cause) []loginas.Event {
 	var out []loginas.Event
-	for _, e := range a.all() {
+	for _, e := range a.Events() {
 		if e.Action == action && (cause == "" || e.Cause == cause) {
 			out = append(out, e)
 		}
@@ -185,88 +201,46 @@ func (a *auditLog) matching(action loginas.Action, cause loginas.Cause) []logina
 func (a *auditLog) only(t *testing.T, action loginas.Action, cause loginas.Cause) loginas.Event {
 	t.Helper()
 	got := a.matching(action, cause)
-	require.Lenf(t, got, 1, "want one %s/%s event, have %+v", action, cause, a.all())
+	require.Lenf(t, got, 1, "want one %s/%s event, have:\n%s", action, cause, a)
 	return got[0]
 }
 
-// testClock is an Options.Clock that tests move by hand.
+// summary lists the events as "action/cause".
+func (a *auditLog) summary() []string {
+	var out []string
+	for _, e := range a.Events() {
+		out = append(out, string(e.Action)+"/"+string(e.Cause))
+	}
+	return out
+}
+
+// testClock is an Options.Clock that tests move by hand; it stands still
+// otherwise.
 type testClock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
+// newTestClock returns a clock that stands at 2026-03-02 10:00 UTC.
 func newTestClock() *testClock {
 	return &testClock{now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 }
 
+// Now is the apps' Options.Clock.
 func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
+// advance moves the clock forward by d.
 func (c *testClock) advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
 
-// testApp is a Gin app with sessions, the plugin, and routes that let a
-// test sign in, read and edit its session.
-type testApp struct {
-	t      *testing.T
-	store  storeKind
-	engine *gin.Engine
-	server *httptest.Server
-	plugin *loginas.Plugin
-	users  *userStore
-	audit  *auditLog
-	clock  *testClock
-}
-
-type appSetup struct {
-	opts   loginas.Options
-	cookie *sessions.Options
-	routes []func(r *gin.Engine, p *loginas.Plugin)
-	users  *userStore
-	faults *faultStore
-	engine []func(r *gin.Engine)
-}
-
-type appOption func(*appSetup)
-
-// withOptions changes the plugin options before Register.
-func withOptions(f func(o *loginas.Options)) appOption {
-	return func(s *appSetup) { f(&s.opts) }
-}
-
-// withRoutes adds app routes after Register.
-func withRoutes(f func(r *gin.Engine, p *loginas.Plugin)) appOption {
-	return func(s *appSetup) { s.routes = append(s.routes, f) }
-}
-
-// withSessionOptions sets the session store's cookie options.
-func withSessionOptions(o sessions.Options) appOption {
-	return func(s *appSetup) { s.cookie = &o }
-}
-
-// withFaults puts f in front of the session store, so that a test can make
-// its loads, saves and deletes fail.
-func withFaults(f *faultStore) appOption {
-	return func(s *appSetup) { s.faults = f }
-}
-
-// withEngine changes the engine before the sessions middleware and the
-// plugin are added, as an app sets its templates first.
-func withEngine(f func(r *gin.Engine)) appOption {
-	return func(s *appSetup) { s.engine = append(s.engine, f) }
-}
-
-// withUsers makes the app use the given user table.
-func withUsers(u *userStore) appOption {
-	return func(s *appSetup) { s.users = u }
-}
-
+// quietLogger is the apps' Logger: it drops everything.
 var quietLogger = slog.New(slog.DiscardHandler)
 
 // logBuffer collects what a Logger writes, at every level, for tests that
@@ -288,37 +262,183 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
+// logger returns a Logger that writes to b at every level.
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// baseOptions returns the options every test app starts from: the required
-// fields, a recording audit sink, a test clock and a silent logger.
-func baseOptions(users *userStore, audit *auditLog, clock *testClock) loginas.Options {
-	return loginas.Options{
-		FindUser:   users.find,
-		SessionKey: userKey,
-		Secret:     testSecret,
-		Audit:      audit.sink,
-		Clock:      clock.Now,
-		Logger:     quietLogger,
-	}
+var errSessionsDown = errors.New("test: the session store is down")
+
+// faultStore wraps the app's session store (withFaults) and fails on
+// demand: every load, every save, or only the saves that delete a session
+// (MaxAge < 0), which is how a server-side store is asked to forget an ID.
+// It also keeps a copy of every server-side session it holds (sessionsOf).
+type faultStore struct {
+	sessions.Store
+	failLoads   atomic.Bool
+	failSaves   atomic.Bool
+	failDeletes atomic.Bool
+
+	mu   sync.Mutex
+	live map[string]map[any]any // by session ID
 }
 
-// newApp starts a test server running the plugin on the given store.
-func newApp(t *testing.T, st storeKind, options ...appOption) *testApp {
-	t.Helper()
+// Get registers the session under this store, so that saving it comes back
+// here rather than to the wrapped store.
+func (f *faultStore) Get(r *http.Request, name string) (*gsessions.Session, error) {
+	return gsessions.GetRegistry(r).Get(f, name)
+}
+
+// New loads the session, or fails while failLoads is set.
+func (f *faultStore) New(r *http.Request, name string) (*gsessions.Session, error) {
+	s, err := f.Store.New(r, name)
+	if f.failLoads.Load() {
+		s.ID, s.IsNew, s.Values = "", true, map[any]any{}
+		return s, errSessionsDown
+	}
+	return s, err
+}
+
+// Save saves the session and keeps a copy of it, or fails while failSaves
+// (or, for a deletion, failDeletes) is set.
+func (f *faultStore) Save(r *http.Request, w http.ResponseWriter, s *gsessions.Session) error {
+	deleting := s.Options != nil && s.Options.MaxAge < 0
+	if f.failSaves.Load() || (deleting && f.failDeletes.Load()) {
+		return errSessionsDown
+	}
+	id := s.ID
+	values := maps.Clone(s.Values)
+	if err := f.Store.Save(r, w, s); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.live == nil {
+		f.live = map[string]map[any]any{}
+	}
+	switch {
+	case deleting:
+		delete(f.live, id)
+	case s.ID != "":
+		f.live[s.ID] = values
+	}
+	return nil
+}
+
+// sessionsOf returns the server-side sessions whose user is id.
+func (f *faultStore) sessionsOf(id string) []map[any]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []map[any]any
+	for _, values := range f.live {
+		if values[userKey] == id {
+			out = append(out, values)
+		}
+	}
+	return out
+}
+
+// testApp is a Gin app with sessions, the plugin and the test routes
+// (addTestRoutes), and what it runs on.
+type testApp struct {
+	t      testing.TB
+	engine *gin.Engine
+	server *httptest.Server // nil for an app used in process
+	plugin *loginas.Plugin  // nil for an app without the plugin
+	users  *userStore
+	audit  *auditLog
+	clock  *testClock
+	faults *faultStore // nil unless withFaults
+}
+
+// appSetup is what the options of buildApp change.
+type appSetup struct {
+	opts         loginas.Options
+	cookie       *sessions.Options
+	engine       []func(r *gin.Engine)
+	routes       []func(r *gin.Engine, p *loginas.Plugin)
+	users        *userStore
+	faults       *faultStore
+	byHand       func(r *gin.Engine, p *loginas.Plugin)
+	noPlugin     bool
+	noTestRoutes bool
+}
+
+// appOption changes an app before buildApp builds it.
+type appOption func(*appSetup)
+
+// withOptions changes the plugin options before Register.
+func withOptions(f func(o *loginas.Options)) appOption {
+	return func(s *appSetup) { f(&s.opts) }
+}
+
+// withRoutes adds app routes after Register.
+func withRoutes(f func(r *gin.Engine, p *loginas.Plugin)) appOption {
+	return func(s *appSetup) { s.routes = append(s.routes, f) }
+}
+
+// withSessionOptions sets the session store's cookie options.
+func withSessionOptions(o sessions.Options) appOption {
+	return func(s *appSetup) { s.cookie = &o }
+}
+
+// withFaults puts a faultStore (testApp.faults) in front of the session
+// store, so that a test can make its loads, saves and deletes fail.
+func withFaults() appOption {
+	return func(s *appSetup) { s.faults = &faultStore{} }
+}
+
+// withEngine changes the engine before the sessions middleware and the
+// plugin are added, as an app sets its templates first.
+func withEngine(f func(r *gin.Engine)) appOption {
+	return func(s *appSetup) { s.engine = append(s.engine, f) }
+}
+
+// withUsers makes the app use the given user directory, which another app
+// may share.
+func withUsers(u *userStore) appOption {
+	return func(s *appSetup) { s.users = u }
+}
+
+// mountedByHand makes the plugin with New and mounts its middleware and,
+// through mount, its handlers, instead of calling Register.
+func mountedByHand(mount func(r *gin.Engine, p *loginas.Plugin)) appOption {
+	return func(s *appSetup) { s.byHand = mount }
+}
+
+// withoutPlugin leaves the plugin out: the baseline app of the benchmarks.
+func withoutPlugin() appOption {
+	return func(s *appSetup) { s.noPlugin = true }
+}
+
+// withoutTestRoutes leaves out addTestRoutes, for an app whose routes are
+// all its own (the benchmarks').
+func withoutTestRoutes() appOption {
+	return func(s *appSetup) { s.noTestRoutes = true }
+}
+
+// buildApp builds an app on a new store of kind st, without serving it:
+// its clients talk to the engine in process. Unless the options say
+// otherwise, the plugin runs on the app's users, audit log and clock, with
+// testSecret and a silent logger.
+func buildApp(tb testing.TB, st storeKind, options ...appOption) *testApp {
+	tb.Helper()
 	gin.SetMode(gin.TestMode)
-	audit := &auditLog{}
-	clock := newTestClock()
-	setup := &appSetup{users: newUserStore()}
-	setup.opts = baseOptions(setup.users, audit, clock)
+	a := &testApp{t: tb, audit: &auditLog{}, clock: newTestClock()}
+	setup := &appSetup{users: newUserStore(), opts: loginas.Options{
+		SessionKey: userKey,
+		Secret:     testSecret,
+		Audit:      a.audit.Audit,
+		Clock:      a.clock.Now,
+		Logger:     quietLogger,
+	}}
 	for _, o := range options {
 		o(setup)
 	}
 	if setup.opts.FindUser == nil {
 		setup.opts.FindUser = setup.users.find
 	}
+	a.users, a.faults = setup.users, setup.faults
 
 	r := gin.New()
 	for _, f := range setup.engine {
@@ -333,16 +453,40 @@ func newApp(t *testing.T, st storeKind, options ...appOption) *testApp {
 		store = setup.faults
 	}
 	r.Use(sessions.Sessions(sessionName, store))
-	p, err := loginas.Register(r, setup.opts)
-	require.NoError(t, err)
-	addTestRoutes(r, p)
-	for _, f := range setup.routes {
-		f(r, p)
+	var err error
+	switch {
+	case setup.noPlugin:
+	case setup.byHand != nil:
+		a.plugin, err = loginas.New(setup.opts)
+		require.NoError(tb, err)
+		r.Use(a.plugin.Middleware())
+		setup.byHand(r, a.plugin)
+	default:
+		a.plugin, err = loginas.Register(r, setup.opts)
+		require.NoError(tb, err)
 	}
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	return &testApp{t: t, store: st, engine: r, server: srv, plugin: p, users: setup.users, audit: audit, clock: clock}
+	if !setup.noTestRoutes {
+		addTestRoutes(r, a.plugin)
+	}
+	for _, f := range setup.routes {
+		f(r, a.plugin)
+	}
+	a.engine = r
+	return a
 }
+
+// newApp builds an app (buildApp) and serves it on a loopback port for the
+// test's lifetime.
+func newApp(t *testing.T, st storeKind, options ...appOption) *testApp {
+	t.Helper()
+	a := buildApp(t, st, options...)
+	a.server = httptest.NewServer(a.engine)
+	t.Cleanup(a.server.Close)
+	return a
+}
+
+// origin is the app's own origin, as a browser would send it.
+func (a *testApp) origin() string { return a.server.URL }
 
 // impView is what the state route reports of an impersonation.
 type impView struct {
@@ -355,6 +499,7 @@ type impView struct {
 	Deadline   time.Time `json:"deadline"`
 }
 
+// viewOf converts what loginas.Current and loginas.FromContext return.
 func viewOf(imp loginas.Impersonation, ok bool) *impView {
 	if !ok {
 		return nil
@@ -385,36 +530,84 @@ func (s state) user() string {
 	return *s.User
 }
 
-func addTestRoutes(r *gin.Engine, p *loginas.Plugin) {
-	// The app's own sign-in, reduced to setting the user key.
-	r.POST("/test/login", func(c *gin.Context) {
-		s := sessions.Default(c)
-		s.Set(userKey, c.PostForm("id"))
+// stateOf reads the request's state.
+func stateOf(c *gin.Context) state {
+	s := sessions.Default(c)
+	st := state{
+		SessionID:    s.ID(),
+		Impersonated: c.GetBool("is_impersonated"),
+		Helper:       loginas.IsImpersonated(c),
+		Current:      viewOf(loginas.Current(c)),
+		FromContext:  viewOf(loginas.FromContext(c.Request.Context())),
+		Extra:        s.Get("extra"),
+		HasRecord:    s.Get(loginas.DefaultRecordKey) != nil,
+	}
+	if v := s.Get(userKey); v != nil {
+		id := fmt.Sprint(v)
+		st.User = &id
+	}
+	return st
+}
+
+// pageView is what a page of the app (showPage) reports.
+type pageView struct {
+	state
+	Token   string   `json:"token"`
+	Flashes []string `json:"flashes"`
+}
+
+// showPage is a page as the app's layout renders it: it reports the
+// state, hands out a CSRF token as the button and the banner do, and shows
+// and consumes the flash messages, saving the session only when there were
+// some.
+func showPage(c *gin.Context) {
+	page := pageView{state: stateOf(c), Token: loginas.Token(c)}
+	s := sessions.Default(c)
+	if flashes := s.Flashes(); len(flashes) > 0 {
+		for _, f := range flashes {
+			page.Flashes = append(page.Flashes, fmt.Sprint(f))
+		}
 		if err := s.Save(); err != nil {
 			c.AbortWithStatus(http.StatusInternalServerError)
 			return
 		}
-		c.Status(http.StatusNoContent)
+	}
+	c.JSON(http.StatusOK, page)
+}
+
+// saved saves the session and answers 204, or 500 if the store fails.
+func saved(c *gin.Context, s sessions.Session) {
+	if err := s.Save(); err != nil {
+		c.AbortWithStatus(http.StatusInternalServerError)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// addTestRoutes adds the routes that let a test sign in, read and edit its
+// session, and get a CSRF token (loginastest.Mount).
+func addTestRoutes(r *gin.Engine, p *loginas.Plugin) {
+	// The app's own sign-in, reduced to setting the user key; with fresh
+	// set it starts the session over.
+	r.POST("/test/login", func(c *gin.Context) {
+		s := sessions.Default(c)
+		if c.PostForm("fresh") != "" {
+			s.Clear()
+		}
+		s.Set(userKey, c.PostForm("id"))
+		saved(c, s)
 	})
 	// The app's own sign-outs: one that deletes only its user key, and one
 	// that clears the session.
 	r.POST("/test/drop-user", func(c *gin.Context) {
 		s := sessions.Default(c)
 		s.Delete(userKey)
-		if err := s.Save(); err != nil {
-			c.AbortWithStatus(http.StatusInternalServerError)
-			return
-		}
-		c.Status(http.StatusNoContent)
+		saved(c, s)
 	})
 	r.POST("/test/clear", func(c *gin.Context) {
 		s := sessions.Default(c)
 		s.Clear()
-		if err := s.Save(); err != nil {
-			c.AbortWithStatus(http.StatusInternalServerError)
-			return
-		}
-		c.Status(http.StatusNoContent)
+		saved(c, s)
 	})
 	// The app's sign-out that renews the session, as RenewSession does.
 	r.POST("/test/renew", func(c *gin.Context) {
@@ -427,26 +620,9 @@ func addTestRoutes(r *gin.Engine, p *loginas.Plugin) {
 	r.GET("/test/banner", func(c *gin.Context) {
 		c.JSON(http.StatusOK, loginas.BannerFor(c))
 	})
-	r.GET("/test/csrf", func(c *gin.Context) {
-		c.String(http.StatusOK, loginas.Token(c))
-	})
-	r.GET("/test/state", func(c *gin.Context) {
-		s := sessions.Default(c)
-		st := state{
-			SessionID:    s.ID(),
-			Impersonated: c.GetBool("is_impersonated"),
-			Helper:       loginas.IsImpersonated(c),
-			Current:      viewOf(loginas.Current(c)),
-			FromContext:  viewOf(loginas.FromContext(c.Request.Context())),
-			Extra:        s.Get("extra"),
-			HasRecord:    s.Get(loginas.DefaultRecordKey) != nil,
-		}
-		if v := s.Get(userKey); v != nil {
-			id := fmt.Sprint(v)
-			st.User = &id
-		}
-		c.JSON(http.StatusOK, st)
-	})
+	loginastest.Mount(r, p)
+	r.GET("/test/state", func(c *gin.Context) { c.JSON(http.StatusOK, stateOf(c)) })
+	r.GET("/test/page", showPage)
 	r.GET("/test/flashes", func(c *gin.Context) {
 		s := sessions.Default(c)
 		out := []string{}
@@ -474,11 +650,7 @@ func addTestRoutes(r *gin.Engine, p *loginas.Plugin) {
 		default:
 			s.Set(key, value)
 		}
-		if err := s.Save(); err != nil {
-			c.AbortWithStatus(http.StatusInternalServerError)
-			return
-		}
-		c.Status(http.StatusNoContent)
+		saved(c, s)
 	})
 	r.GET("/test/get", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"value": sessions.Default(c).Get(c.Query("key"))})
@@ -487,49 +659,130 @@ func addTestRoutes(r *gin.Engine, p *loginas.Plugin) {
 
 // reply is a response, read in full.
 type reply struct {
-	status int
+	status int // 0 after a transport error
 	header http.Header
 	body   string
 }
 
+// location is the redirect's target.
 func (r *reply) location() string { return r.header.Get("Location") }
 
 // jsonBody decodes the body as a JSON object.
-func (r *reply) jsonBody(t *testing.T) map[string]any {
+func (r *reply) jsonBody(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoErrorf(t, json.Unmarshal([]byte(r.body), &m), "body %q", r.body)
 	return m
 }
 
-// client is one browser: its own cookie jar, redirects not followed.
+// client is one browser: its own cookie jar, redirects not followed. It
+// talks to the app's server, or to its engine in process when the app has
+// none. A failure to send is reported with Errorf, so that goroutines may
+// send; the helpers that check an answer (signIn, state, page...) stop the
+// test and belong on its goroutine.
 type client struct {
-	t   *testing.T
-	app *testApp
-	hc  *http.Client
+	t    testing.TB
+	app  *testApp
+	base string
+	hc   *http.Client
 }
 
-func (a *testApp) client() *client {
+// inProcessURL is the base URL of the clients of an app without a server:
+// a cookie jar sends Secure cookies, as the cookie store makes them by
+// default, to localhost over plain HTTP.
+const inProcessURL = "http://localhost"
+
+// client returns a new browser for the app.
+func (a *testApp) client() *client { return a.clientFor(a.t) }
+
+// clientFor returns a new browser for the app that reports to tb, for a
+// fuzz target whose apps outlive the iteration that built them.
+func (a *testApp) clientFor(tb testing.TB) *client {
+	tb.Helper()
+	jar, err := cookiejar.New(nil)
+	require.NoError(tb, err)
+	c := &client{t: tb, app: a, base: inProcessURL, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+	if a.server == nil {
+		c.hc.Transport = inProcess{a.engine}
+	} else {
+		c.base, c.hc.Transport = a.server.URL, newTransport(tb)
+	}
+	return c
+}
+
+// signedIn returns a new browser signed in as id (client.signIn).
+func (a *testApp) signedIn(id string) *client {
 	a.t.Helper()
-	return &client{t: a.t, app: a, hc: newBrowser(a.t)}
+	c := a.client()
+	c.signIn(id)
+	return c
 }
 
 // clientWith returns a new browser holding a copy of the given cookies.
 func (a *testApp) clientWith(cookies []*http.Cookie) *client {
 	c := a.client()
-	u, _ := url.Parse(a.server.URL)
+	u, _ := url.Parse(c.base)
 	c.hc.Jar.SetCookies(u, cookies)
 	return c
 }
 
+// loginasClient returns a loginastest.Client of the app, signed in as id
+// through the app's own sign-in: for flows that only log in as someone and
+// return.
+func (a *testApp) loginasClient(t *testing.T, id string) *loginastest.Client {
+	t.Helper()
+	c := loginastest.NewClient(a.server.URL, a.plugin)
+	c.HTTP.Transport = newTransport(t)
+	r := c.PostForm(t, "/test/login", url.Values{"id": {id}})
+	require.Equal(t, http.StatusNoContent, r.StatusCode)
+	return c
+}
+
+// newTransport returns a transport of the test's own: httptest.Server.Close
+// closes the idle connections of http.DefaultTransport, which would break
+// the clients of tests running in parallel.
+func newTransport(tb testing.TB) *http.Transport {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	tb.Cleanup(transport.CloseIdleConnections)
+	return transport
+}
+
+// inProcess is a transport that serves each request with a handler, as
+// httptest.NewRecorder records it.
+type inProcess struct{ h http.Handler }
+
+// RoundTrip serves req; a request without a body gets an empty one, as a
+// server gives it.
+func (p inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil {
+		req = req.Clone(req.Context())
+		req.Body = http.NoBody
+	}
+	rec := httptest.NewRecorder()
+	p.h.ServeHTTP(rec, req)
+	return rec.Result(), nil
+}
+
 // cookies returns the cookies the browser holds for the app.
 func (c *client) cookies() []*http.Cookie {
-	u, _ := url.Parse(c.app.server.URL)
+	u, _ := url.Parse(c.base)
 	var out []*http.Cookie
 	for _, k := range c.hc.Jar.Cookies(u) {
 		out = append(out, &http.Cookie{Name: k.Name, Value: k.Value})
 	}
 	return out
+}
+
+// cookieHeader returns the Cookie header that carries cookies, to replay a
+// session in process.
+func cookieHeader(cookies []*http.Cookie) string {
+	parts := make([]string, 0, len(cookies))
+	for _, k := range cookies {
+		parts = append(parts, k.Name+"="+k.Value)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // header builds request headers from name, value pairs.
@@ -543,6 +796,12 @@ func header(kv ...string) http.Header {
 
 var jsonAccept = header("Accept", "application/json")
 
+// tokenForm is a form that carries only the CSRF token.
+func tokenForm(token string) url.Values {
+	return url.Values{loginas.CSRFField: {token}}
+}
+
+// do sends form, URL-encoded, unless it is nil.
 func (c *client) do(method, path string, form url.Values, h http.Header) *reply {
 	c.t.Helper()
 	if form == nil {
@@ -562,10 +821,15 @@ func (c *client) doRaw(method, path, body string, h http.Header) *reply {
 	return c.send(method, path, strings.NewReader(body), h)
 }
 
+// send sends one request with the given headers ("Host" sets the host).
 func (c *client) send(method, path string, body io.Reader, h http.Header) *reply {
 	c.t.Helper()
-	req, err := http.NewRequest(method, c.app.server.URL+path, body)
-	require.NoError(c.t, err)
+	failed := &reply{header: http.Header{}}
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		c.t.Errorf("%s %s: %v", method, path, err)
+		return failed
+	}
 	for k, vs := range h {
 		for _, v := range vs {
 			if strings.EqualFold(k, "Host") {
@@ -576,18 +840,25 @@ func (c *client) send(method, path string, body io.Reader, h http.Header) *reply
 		}
 	}
 	res, err := c.hc.Do(req)
-	require.NoError(c.t, err)
+	if err != nil {
+		c.t.Errorf("%s %s: %v", method, path, err)
+		return failed
+	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
-	require.NoError(c.t, err)
+	if err != nil {
+		c.t.Errorf("%s %s: reading the body: %v", method, path, err)
+	}
 	return &reply{status: res.StatusCode, header: res.Header, body: string(b)}
 }
 
+// get requests path with the given headers.
 func (c *client) get(path string, h ...http.Header) *reply {
 	c.t.Helper()
 	return c.do(http.MethodGet, path, nil, merge(h))
 }
 
+// post posts form (none if nil) to path with the given headers.
 func (c *client) post(path string, form url.Values, h ...http.Header) *reply {
 	c.t.Helper()
 	if form == nil {
@@ -596,6 +867,7 @@ func (c *client) post(path string, form url.Values, h ...http.Header) *reply {
 	return c.do(http.MethodPost, path, form, merge(h))
 }
 
+// merge joins header sets.
 func merge(hs []http.Header) http.Header {
 	out := http.Header{}
 	for _, h := range hs {
@@ -604,6 +876,14 @@ func merge(hs []http.Header) http.Header {
 		}
 	}
 	return out
+}
+
+// getJSON reads path, which must answer 200, into v.
+func (c *client) getJSON(path string, v any, h ...http.Header) {
+	c.t.Helper()
+	r := c.get(path, h...)
+	require.Equal(c.t, http.StatusOK, r.status, r.body)
+	require.NoErrorf(c.t, json.Unmarshal([]byte(r.body), v), "GET %s: %s", path, r.body)
 }
 
 // signIn signs the browser in as id through the app's own sign-in.
@@ -616,7 +896,7 @@ func (c *client) signIn(id string) {
 // token fetches a fresh CSRF token for the plugin's routes.
 func (c *client) token() string {
 	c.t.Helper()
-	r := c.get("/test/csrf")
+	r := c.get(loginastest.TokenPath)
 	require.Equal(c.t, http.StatusOK, r.status)
 	return r.body
 }
@@ -659,22 +939,38 @@ func (c *client) logout(form url.Values, h ...http.Header) *reply {
 	return c.post(c.app.plugin.LogoutURL(), c.withToken(form), h...)
 }
 
-func (c *client) state() state {
+// state reads the session's state without changing it.
+func (c *client) state() (st state) {
 	c.t.Helper()
-	r := c.get("/test/state")
-	require.Equal(c.t, http.StatusOK, r.status, r.body)
-	var st state
-	require.NoError(c.t, json.Unmarshal([]byte(r.body), &st))
+	c.getJSON("/test/state", &st)
 	return st
 }
 
-// flashes reads and consumes the session's flash messages.
-func (c *client) flashes() []string {
+// page reads a page of the app (showPage), which consumes the flash
+// messages.
+func (c *client) page() (page pageView) {
 	c.t.Helper()
-	r := c.get("/test/flashes")
-	require.Equal(c.t, http.StatusOK, r.status, r.body)
-	var out []string
-	require.NoError(c.t, json.Unmarshal([]byte(r.body), &out))
+	c.getJSON("/test/page", &page)
+	return page
+}
+
+// tryPage is page for goroutines: it fails the test with Errorf only, and
+// returns the status (0 after a transport error) for the caller to judge.
+func (c *client) tryPage() (pageView, int) {
+	var page pageView
+	r := c.get("/test/page")
+	if r.status == http.StatusOK {
+		if err := json.Unmarshal([]byte(r.body), &page); err != nil {
+			c.t.Errorf("GET /test/page: %v", err)
+		}
+	}
+	return page, r.status
+}
+
+// flashes reads and consumes the session's flash messages.
+func (c *client) flashes() (out []string) {
+	c.t.Helper()
+	c.getJSON("/test/flashes", &out)
 	return out
 }
 
@@ -688,13 +984,10 @@ func (c *client) setValue(key, value, kind string) {
 // sessionValue reads one session value through the app.
 func (c *client) sessionValue(key string) any {
 	c.t.Helper()
-	r := c.get("/test/get?key=" + url.QueryEscape(key))
-	require.Equal(c.t, http.StatusOK, r.status)
-	return r.jsonBody(c.t)["value"]
+	var v struct{ Value any }
+	c.getJSON("/test/get?key="+url.QueryEscape(key), &v)
+	return v.Value
 }
-
-// origin is the app's own origin, as a browser would send it.
-func (a *testApp) origin() string { return a.server.URL }
 
 // renderRoute adds GET path rendering the named partial of set with data.
 func renderRoute(path string, set *template.Template, name string, data func(c *gin.Context, p *loginas.Plugin) any) appOption {
@@ -710,33 +1003,5 @@ func renderRoute(path string, set *template.Template, name string, data func(c *
 	})
 }
 
-func jsonUnmarshal(body string, v any) error { return json.Unmarshal([]byte(body), v) }
-
 // errRefused is a plain error a permission hook returns.
 var errRefused = errors.New("refused by the app")
-
-// newServer serves h on a loopback port for the test's lifetime and returns
-// its base URL.
-func newServer(t *testing.T, h http.Handler) string {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-// newBrowser returns an HTTP client with a cookie jar that does not follow
-// redirects.
-func newBrowser(t *testing.T) *http.Client {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	require.NoError(t, err)
-	// Each browser has its own transport: httptest.Server.Close closes the
-	// idle connections of http.DefaultTransport, which would break the
-	// clients of tests running in parallel.
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	t.Cleanup(transport.CloseIdleConnections)
-	return &http.Client{Jar: jar, Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}
-}
-

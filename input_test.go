@@ -120,8 +120,7 @@ func TestMalformedIDsOverHTTP(t *testing.T) {
 	}
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		before := c.state()
 		for name, p := range paths {
 			t.Run(name, func(t *testing.T) {
@@ -139,7 +138,7 @@ func TestMalformedIDsOverHTTP(t *testing.T) {
 		assert.Equal(t, "admin", after.user())
 		assert.False(t, after.Impersonated)
 		assert.Equal(t, before.SessionID, after.SessionID)
-		for _, e := range a.audit.all() {
+		for _, e := range a.audit.Events() {
 			assert.Equal(t, loginas.ActionDenied, e.Action)
 			assert.Equal(t, loginas.CauseBadID, e.Cause, "only bad_id refusals: %+v", e)
 			assert.True(t, e.TargetID == "(malformed)", "malformed input is not copied into the audit trail: %q", e.TargetID)
@@ -151,8 +150,7 @@ func TestReasonOverTheCap(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.MaxReasonLength = 10 }))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		r := c.switchTo("alice", url.Values{"reason": {"12345678901"}}, jsonAccept)
 		assert.Equal(t, http.StatusUnprocessableEntity, r.status)
 		assert.Equal(t, "The reason is too long.", r.jsonBody(t)["error"])
@@ -166,8 +164,7 @@ func TestOversizedBodyIsRefused(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		form := c.withToken(url.Values{"reason": {strings.Repeat("x", 70<<10)}})
 		r := c.post(a.plugin.LoginAsURL("alice"), form)
 		assert.Equal(t, http.StatusRequestEntityTooLarge, r.status)
@@ -179,8 +176,7 @@ func TestUnreadableBodyIsRefused(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		bad := c.doRaw(http.MethodPost, a.plugin.LoginAsURL("alice"), "reason=%zz&x=%",
 			header("Content-Type", "application/x-www-form-urlencoded", loginas.CSRFHeader, c.token()))
 		assert.Equal(t, http.StatusBadRequest, bad.status)

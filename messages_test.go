@@ -70,8 +70,7 @@ func TestMessagesFollowAcceptLanguage(t *testing.T) {
 				if tc.accept == "" {
 					lang = nil
 				}
-				c := a.client()
-				c.signIn("admin")
+				c := a.signedIn("admin")
 
 				r := c.switchTo("root", nil, lang, jsonAccept)
 				assert.Equal(t, tc.refused, r.jsonBody(t)["error"])
@@ -97,8 +96,7 @@ func TestMessagesFollowAcceptLanguage(t *testing.T) {
 func TestForbiddenAnswerIsTranslated(t *testing.T) {
 	t.Parallel()
 	a := newApp(t, cookieStore)
-	c := a.client()
-	c.signIn("admin")
+	c := a.signedIn("admin")
 	r := c.post(a.plugin.LoginAsURL("alice"), nil, header("Accept-Language", "de"), jsonAccept)
 	assert.Equal(t, http.StatusForbidden, r.status)
 	assert.Equal(t, loginas.DefaultMessages()["de"].Forbidden, r.jsonBody(t)["error"])
@@ -112,8 +110,7 @@ func TestLanguageHook(t *testing.T) {
 			// app would read the user's profile.
 			o.Language = func(c *gin.Context) string { return c.Query("lang") }
 		}))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		for _, tc := range []struct{ lang, want string }{
 			{"fr", "Vous ne pouvez pas vous connecter en tant que superutilisateur."},
 			{"DE", "Als Superuser können Sie sich nicht anmelden."},
@@ -134,8 +131,7 @@ func TestCustomCatalog(t *testing.T) {
 	a := newApp(t, cookieStore, withOptions(func(o *loginas.Options) { o.Messages = cat }))
 	assert.Empty(t, cat["es"].NotFound, "Register does not modify the app's catalog")
 
-	c := a.client()
-	c.signIn("admin")
+	c := a.signedIn("admin")
 	es := header("Accept-Language", "es")
 	r := c.switchTo("nobody", nil, es, jsonAccept)
 	assert.Equal(t, "There is no such user.", r.jsonBody(t)["error"], "missing texts come from English")
@@ -177,8 +173,7 @@ func TestShippedCatalogsAreComplete(t *testing.T) {
 func TestPartialLabelsAreTranslated(t *testing.T) {
 	t.Parallel()
 	a := partialApp(t, cookieStore)
-	c := a.client()
-	c.signIn("admin")
+	c := a.signedIn("admin")
 	de := header("Accept-Language", "de")
 	page := c.get("/button/alice", de).body
 	assert.Contains(t, page, "Als dieser Benutzer anmelden")

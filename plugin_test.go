@@ -167,8 +167,7 @@ func TestDefaultPrefix(t *testing.T) {
 		a := newApp(t, st)
 		assert.Equal(t, "/admin/loginas/alice", a.plugin.LoginAsURL("alice"))
 		assert.Equal(t, "/admin/loginas/logout", a.plugin.LogoutURL())
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		r := c.post("/admin/loginas/alice", c.withToken(nil))
 		assert.Equal(t, http.StatusSeeOther, r.status)
 		assert.Equal(t, "alice", c.state().user())
@@ -179,8 +178,7 @@ func TestCustomPrefix(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.Prefix = "/staff/impersonate" }))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		assert.Equal(t, http.StatusNotFound, c.post("/admin/loginas/alice", c.withToken(nil)).status)
 		r := c.post("/staff/impersonate/alice", c.withToken(nil))
 		require.Equal(t, http.StatusSeeOther, r.status)
@@ -196,8 +194,7 @@ func TestDefaultMaxDurationIsOneHour(t *testing.T) {
 	assert.Equal(t, time.Hour, loginas.DefaultMaxDuration)
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		start := a.clock.Now()
 		c.mustSwitch("alice")
 		cur := c.state().Current
@@ -218,8 +215,7 @@ func TestDefaultMaxReasonLengthIs500(t *testing.T) {
 	assert.Equal(t, 500, loginas.DefaultMaxReasonLength)
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		r := c.switchTo("alice", url.Values{"reason": {strings.Repeat("é", 501)}}, jsonAccept)
 		assert.Equal(t, http.StatusUnprocessableEntity, r.status)
 		a.audit.only(t, loginas.ActionDenied, loginas.CauseReasonTooLong)
@@ -236,8 +232,7 @@ func TestDefaultRedirectURLsAreRoot(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		assert.Equal(t, "/", c.switchTo("alice", nil).location(), "after a switch")
 		assert.Equal(t, "/", c.logout(nil).location(), "after a return")
 		assert.Equal(t, "/", c.switchTo("root", nil).location(), "after a refusal without a Referer")
@@ -250,8 +245,7 @@ func TestDefaultOnlySuperusersMayImpersonate(t *testing.T) {
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
 		for _, actor := range []string{"staff", "alice"} {
-			c := a.client()
-			c.signIn(actor)
+			c := a.signedIn(actor)
 			r := c.switchTo("bob", nil, jsonAccept)
 			assert.Equal(t, http.StatusForbidden, r.status, actor)
 			assert.Equal(t, actor, c.state().user())
@@ -267,8 +261,7 @@ func TestDefaultSuperuserTargetsRefused(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		r := c.switchTo("root", nil, jsonAccept)
 		assert.Equal(t, http.StatusForbidden, r.status)
 		assert.Equal(t, "You cannot log in as a superuser.", r.jsonBody(t)["error"])
@@ -281,8 +274,7 @@ func TestAllowSuperuserTargets(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.AllowSuperuserTargets = true }))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("root")
 		cur := c.state().Current
 		require.NotNil(t, cur)
@@ -294,10 +286,9 @@ func TestDefaultLastLoginUntouched(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
-		c.mustSwitch("alice")
-		require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
+		c := a.loginasClient(t, "admin")
+		c.LoginAs(t, "alice", "")
+		c.Return(t)
 		// The app's last-login bookkeeping runs only through the hook.
 		assert.Zero(t, a.users.logins("alice"))
 		assert.Zero(t, a.users.logins("admin"))
@@ -308,8 +299,7 @@ func TestDefaultDisplayNameIsNameOrID(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("nameless")
 		assert.Equal(t, []string{"You are now signed in as nameless. Use “Return to my account” to go back."}, c.flashes())
 		require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
@@ -320,110 +310,11 @@ func TestDefaultDisplayNameIsNameOrID(t *testing.T) {
 	})
 }
 
-func TestContextWhileImpersonating(t *testing.T) {
-	t.Parallel()
-	eachStore(t, func(t *testing.T, st storeKind) {
-		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
-
-		plain := c.get("/test/state")
-		assert.Empty(t, plain.header.Values(loginas.HeaderImpersonatedUser))
-		assert.Empty(t, plain.header.Values(loginas.HeaderImpersonator))
-		before := c.state()
-		assert.False(t, before.Impersonated)
-		assert.False(t, before.Helper)
-		assert.Nil(t, before.Current)
-		assert.Nil(t, before.FromContext)
-
-		start := a.clock.Now()
-		c.mustSwitch("alice")
-		r := c.get("/test/state")
-		assert.Equal(t, "alice", r.header.Get(loginas.HeaderImpersonatedUser))
-		assert.Equal(t, "admin", r.header.Get(loginas.HeaderImpersonator))
-		st2 := c.state()
-		assert.True(t, st2.Impersonated)
-		assert.True(t, st2.Helper)
-		require.NotNil(t, st2.Current)
-		require.NotNil(t, st2.FromContext)
-		assert.Equal(t, *st2.Current, *st2.FromContext)
-		assert.Equal(t, "admin", st2.Current.ActorID)
-		assert.Equal(t, "Admin", st2.Current.ActorName)
-		assert.Equal(t, "alice", st2.Current.TargetID)
-		assert.Equal(t, "Alice", st2.Current.TargetName)
-		assert.True(t, st2.Current.Started.Equal(start.Truncate(time.Second)), "started %s", st2.Current.Started)
-		assert.Len(t, st2.Current.ID, 32)
-		assert.Equal(t, a.audit.only(t, loginas.ActionStart, "").ImpersonationID, st2.Current.ID)
-
-		require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
-		after := c.get("/test/state")
-		assert.Empty(t, after.header.Values(loginas.HeaderImpersonatedUser))
-		assert.Empty(t, after.header.Values(loginas.HeaderImpersonator))
-		assert.False(t, c.state().Impersonated)
-	})
-}
-
-func TestContextForAnonymousVisitor(t *testing.T) {
-	t.Parallel()
-	a := newApp(t, cookieStore)
-	c := a.client()
-	r := c.get("/test/state")
-	require.Equal(t, http.StatusOK, r.status)
-	st := c.state()
-	assert.Nil(t, st.User)
-	assert.False(t, st.Impersonated)
-	assert.Nil(t, st.Current)
-	assert.Empty(t, r.header.Values(loginas.HeaderImpersonator))
-}
-
-func TestContextHelpersWithoutMiddleware(t *testing.T) {
-	t.Parallel()
-	c, _ := gin.CreateTestContext(nil)
-	c.Request, _ = http.NewRequest(http.MethodGet, "/", nil)
-	assert.False(t, loginas.IsImpersonated(c))
-	_, ok := loginas.Current(c)
-	assert.False(t, ok)
-	_, ok = loginas.FromContext(context.Background())
-	assert.False(t, ok)
-}
-
-func TestTimeLeft(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	imp := loginas.Impersonation{Deadline: now.Add(10 * time.Minute)}
-	assert.Equal(t, 10*time.Minute, imp.TimeLeft(now))
-	assert.Equal(t, time.Duration(0), imp.TimeLeft(now.Add(time.Hour)))
-}
-
-func TestMissingSessionsMiddlewareIsAClearError(t *testing.T) {
-	t.Parallel()
-	gin.SetMode(gin.TestMode)
-	r := gin.New()
-	_, err := loginas.Register(r, validOptions())
-	require.NoError(t, err)
-	r.GET("/page", func(c *gin.Context) { c.String(http.StatusOK, "page") })
-	srv := newServer(t, r)
-	res, err := http.Get(srv + "/page")
-	require.NoError(t, err)
-	defer res.Body.Close()
-	assert.Equal(t, http.StatusInternalServerError, res.StatusCode)
-}
-
 // An app that keeps its user ID under SessionKey as an integer type or a
 // string reads the same type back after a switch and after the return,
 // with no StoreUserID.
 func TestIDsKeepTheAppsType(t *testing.T) {
 	t.Parallel()
-	users := map[string]loginas.User{
-		"1": {ID: "1", Name: "Admin", Superuser: true, Active: true},
-		"2": {ID: "2", Name: "Alice", Active: true},
-	}
-	find := func(_ context.Context, id string) (loginas.User, error) {
-		if u, ok := users[id]; ok {
-			return u, nil
-		}
-		return loginas.User{}, loginas.ErrUserNotFound
-	}
 	for _, c := range []struct {
 		name  string
 		admin any
@@ -435,16 +326,7 @@ func TestIDsKeepTheAppsType(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			eachStore(t, func(t *testing.T, st storeKind) {
-				a := newApp(t, st, withOptions(func(o *loginas.Options) { o.FindUser = find }), withRoutes(func(r *gin.Engine, _ *loginas.Plugin) {
-					r.POST("/typed-login", func(c2 *gin.Context) {
-						s := sessions.Default(c2)
-						s.Set(userKey, c.admin)
-						_ = s.Save()
-					})
-					r.GET("/type", func(c2 *gin.Context) {
-						c2.String(http.StatusOK, fmt.Sprintf("%T %v", sessions.Default(c2).Get(userKey), sessions.Default(c2).Get(userKey)))
-					})
-				}))
+				a := newApp(t, st, typedIDs(c.admin))
 				cl := a.client()
 				cl.post("/typed-login", nil)
 				want := fmt.Sprintf("%T", c.admin)
@@ -454,6 +336,34 @@ func TestIDsKeepTheAppsType(t *testing.T) {
 				assert.Equal(t, want+" 2", cl.get("/type").body, "the target's ID in the app's type")
 				require.Equal(t, http.StatusSeeOther, cl.logout(nil).status)
 				assert.Equal(t, want+" 1", cl.get("/type").body, "the actor's ID in the app's type")
+			})
+		})
+	}
+}
+
+// typedIDs gives the app users "1" (a superuser) and "2", a sign-in that
+// keeps admin (the first user's ID in the app's own type) under userKey,
+// and GET /type, which shows the type and value kept there.
+func typedIDs(admin any) appOption {
+	return func(s *appSetup) {
+		s.opts.FindUser = func(_ context.Context, id string) (loginas.User, error) {
+			switch id {
+			case "1":
+				return loginas.User{ID: "1", Name: "Admin", Superuser: true, Active: true}, nil
+			case "2":
+				return loginas.User{ID: "2", Name: "Alice", Active: true}, nil
+			}
+			return loginas.User{}, loginas.ErrUserNotFound
+		}
+		s.routes = append(s.routes, func(r *gin.Engine, _ *loginas.Plugin) {
+			r.POST("/typed-login", func(c *gin.Context) {
+				s := sessions.Default(c)
+				s.Set(userKey, admin)
+				_ = s.Save()
+			})
+			r.GET("/type", func(c *gin.Context) {
+				v := sessions.Default(c).Get(userKey)
+				c.String(http.StatusOK, fmt.Sprintf("%T %v", v, v))
 			})
 		})
 	}
@@ -478,31 +388,9 @@ func init() {
 // StoreUserID covers such custom cases.
 func TestCustomIDTypes(t *testing.T) {
 	t.Parallel()
-	find := func(_ context.Context, id string) (loginas.User, error) {
-		switch id {
-		case "1":
-			return loginas.User{ID: "1", Name: "Admin", Superuser: true, Active: true}, nil
-		case "2":
-			return loginas.User{ID: "2", Name: "Alice", Active: true}, nil
-		}
-		return loginas.User{}, loginas.ErrUserNotFound
-	}
-	typed := func(v any) appOption {
-		return withRoutes(func(r *gin.Engine, _ *loginas.Plugin) {
-			r.POST("/typed-login", func(c *gin.Context) {
-				s := sessions.Default(c)
-				s.Set(userKey, v)
-				_ = s.Save()
-			})
-			r.GET("/type", func(c *gin.Context) {
-				v := sessions.Default(c).Get(userKey)
-				c.String(http.StatusOK, fmt.Sprintf("%T %v", v, v))
-			})
-		})
-	}
 	eachStore(t, func(t *testing.T, st storeKind) {
 		t.Run("named integer type", func(t *testing.T) {
-			a := newApp(t, st, typed(accountID(1)), withOptions(func(o *loginas.Options) { o.FindUser = find }))
+			a := newApp(t, st, typedIDs(accountID(1)))
 			c := a.client()
 			c.post("/typed-login", nil)
 			require.Equal(t, http.StatusSeeOther, c.switchTo("2", nil).status)
@@ -512,10 +400,7 @@ func TestCustomIDTypes(t *testing.T) {
 		})
 		t.Run("a type that cannot be mirrored", func(t *testing.T) {
 			logs := &logBuffer{}
-			a := newApp(t, st, typed(uuidLike{1}), withOptions(func(o *loginas.Options) {
-				o.FindUser = find
-				o.Logger = logs.logger()
-			}))
+			a := newApp(t, st, typedIDs(uuidLike{1}), withOptions(func(o *loginas.Options) { o.Logger = logs.logger() }))
 			c := a.client()
 			c.post("/typed-login", nil)
 			r := c.switchTo("2", nil)
@@ -525,8 +410,7 @@ func TestCustomIDTypes(t *testing.T) {
 			assert.Equal(t, "loginas_test.uuidLike 1", c.get("/type").body, "nothing changed")
 		})
 		t.Run("StoreUserID", func(t *testing.T) {
-			a := newApp(t, st, typed(uuidLike{1}), withOptions(func(o *loginas.Options) {
-				o.FindUser = find
+			a := newApp(t, st, typedIDs(uuidLike{1}), withOptions(func(o *loginas.Options) {
 				o.StoreUserID = func(id string) (any, error) {
 					n, err := strconv.Atoi(id)
 					return uuidLike{n}, err
@@ -542,26 +426,30 @@ func TestCustomIDTypes(t *testing.T) {
 	})
 }
 
-// The headers describe the session a response leaves behind: the answer
-// that ends an impersonation does not carry them, the one that starts it
-// does not either (the page it leads to will).
-func TestImpersonationHeadersOnlyOnImpersonatedResponses(t *testing.T) {
-	t.Parallel()
-	eachStore(t, func(t *testing.T, st storeKind) {
-		a := newApp(t, st, withRoutes(appLogout))
-		c := a.client()
-		c.signIn("admin")
-		noHeaders := func(what string, r *reply) {
-			t.Helper()
-			assert.Emptyf(t, r.header.Values(loginas.HeaderImpersonatedUser), "%s: %s", what, loginas.HeaderImpersonatedUser)
-			assert.Emptyf(t, r.header.Values(loginas.HeaderImpersonator), "%s: %s", what, loginas.HeaderImpersonator)
+func TestMaxDurationFor(t *testing.T) {
+	app := newApp(t, cookieStore, withOptions(func(o *loginas.Options) {
+		o.CanImpersonate = func(_ *gin.Context, actor loginas.User) bool { return actor.Superuser || actor.ID == "support" }
+		o.MaxDurationFor = func(_ *gin.Context, actor loginas.User) time.Duration {
+			if actor.ID == "support" {
+				return 10 * time.Minute
+			}
+			return 0 // the default
 		}
-		noHeaders("switch", c.switchTo("alice", nil))
-		noHeaders("return through the logout route", c.logout(nil))
-		c.mustSwitch("alice")
-		noHeaders("return through Restore", c.post("/logout", c.withToken(nil)))
-		c.mustSwitch("alice")
-		a.clock.advance(2 * time.Hour)
-		noHeaders("expiry", c.get("/test/state"))
-	})
+	}))
+	for _, tc := range []struct {
+		actor string
+		limit time.Duration
+	}{
+		{"support", 10 * time.Minute},
+		{"admin", loginas.DefaultMaxDuration},
+	} {
+		t.Run(tc.actor, func(t *testing.T) {
+			c := app.signedIn(tc.actor)
+			start := app.clock.Now()
+			c.mustSwitch("alice")
+			cur := c.state().Current
+			require.NotNil(t, cur)
+			assert.Equal(t, start.Add(tc.limit).UnixMilli(), cur.Deadline.UnixMilli())
+		})
+	}
 }

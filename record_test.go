@@ -40,8 +40,7 @@ func TestExpiredImpersonationSignsOut(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.MaxDuration = 90 * time.Second }))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		c.flashes()
 		imp := c.state().Current
@@ -66,8 +65,7 @@ func TestExpiredImpersonationNeverBecomesTheActor(t *testing.T) {
 	eachStore(t, func(t *testing.T, st storeKind) {
 		t.Run("logout after the deadline", func(t *testing.T) {
 			a := newApp(t, st)
-			c := a.client()
-			c.signIn("admin")
+			c := a.signedIn("admin")
 			c.mustSwitch("alice")
 			form := c.withToken(nil) // token fetched in time
 			a.clock.advance(2 * time.Hour)
@@ -80,8 +78,7 @@ func TestExpiredImpersonationNeverBecomesTheActor(t *testing.T) {
 		})
 		t.Run("replayed cookie after the deadline", func(t *testing.T) {
 			a := newApp(t, st)
-			c := a.client()
-			c.signIn("admin")
+			c := a.signedIn("admin")
 			c.mustSwitch("alice")
 			copied := c.cookies()
 			require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
@@ -101,8 +98,7 @@ func TestExpiredImpersonationNeverBecomesTheActor(t *testing.T) {
 		})
 		t.Run("switch attempt after the deadline", func(t *testing.T) {
 			a := newApp(t, st)
-			c := a.client()
-			c.signIn("admin")
+			c := a.signedIn("admin")
 			c.mustSwitch("alice")
 			form := c.withToken(nil)
 			a.clock.advance(2 * time.Hour)
@@ -113,7 +109,7 @@ func TestExpiredImpersonationNeverBecomesTheActor(t *testing.T) {
 	})
 }
 
-// recordKind marks setValue's value as an int rather than a string.
+// intValue marks setValue's value as an int rather than a string.
 const intValue = "int"
 
 func TestTamperedRecordSignsOut(t *testing.T) {
@@ -121,8 +117,7 @@ func TestTamperedRecordSignsOut(t *testing.T) {
 	forged := func(t *testing.T) string {
 		// A record made by an app with another secret.
 		other := newApp(t, cookieStore, withOptions(func(o *loginas.Options) { o.Secret = otherSecret }))
-		c := other.client()
-		c.signIn("admin")
+		c := other.signedIn("admin")
 		c.mustSwitch("alice")
 		v, ok := c.sessionValue(loginas.DefaultRecordKey).(string)
 		require.True(t, ok)
@@ -170,8 +165,7 @@ func TestTamperedRecordSignsOut(t *testing.T) {
 			t.Parallel()
 			eachStore(t, func(t *testing.T, st storeKind) {
 				a := newApp(t, st)
-				c := a.client()
-				c.signIn("admin")
+				c := a.signedIn("admin")
 				c.mustSwitch("alice")
 				c.flashes()
 				record, ok := c.sessionValue(loginas.DefaultRecordKey).(string)
@@ -200,14 +194,12 @@ func TestForgedRecordPlantedByATargetIsRejected(t *testing.T) {
 	// out rather than promoted.
 	eachStore(t, func(t *testing.T, st storeKind) {
 		other := newApp(t, st, withOptions(func(o *loginas.Options) { o.Secret = otherSecret }))
-		oc := other.client()
-		oc.signIn("admin")
+		oc := other.signedIn("admin")
 		oc.mustSwitch("alice")
 		record := oc.sessionValue(loginas.DefaultRecordKey).(string)
 
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("alice")
+		c := a.signedIn("alice")
 		c.setValue(loginas.DefaultRecordKey, record, "")
 		assertSignedOut(t, a, c, loginas.CauseInvalid, msgInvalid)
 	})
@@ -224,8 +216,7 @@ func TestSecretRotation(t *testing.T) {
 			o.Secret = otherSecret
 			o.Store = store
 		}))
-		oc := old.client()
-		oc.signIn("admin")
+		oc := old.signedIn("admin")
 		oc.mustSwitch("alice")
 		oldRecord := oc.sessionValue(loginas.DefaultRecordKey).(string)
 
@@ -234,8 +225,7 @@ func TestSecretRotation(t *testing.T) {
 			o.PreviousSecrets = [][]byte{otherSecret}
 			o.Store = store
 		}))
-		c := rotated.client()
-		c.signIn("alice")
+		c := rotated.signedIn("alice")
 		c.setValue(loginas.DefaultRecordKey, oldRecord, "")
 		s := c.state()
 		require.True(t, s.Impersonated, "a record signed with a previous secret still verifies")
@@ -247,15 +237,13 @@ func TestSecretRotation(t *testing.T) {
 		// New records are signed with the current secret only.
 		c.mustSwitch("bob")
 		newRecord := c.sessionValue(loginas.DefaultRecordKey).(string)
-		oc2 := old.client()
-		oc2.signIn("bob")
+		oc2 := old.signedIn("bob")
 		oc2.setValue(loginas.DefaultRecordKey, newRecord, "")
 		assert.False(t, oc2.state().Impersonated, "the old secret alone does not verify new records")
 
 		// Once the old secret is dropped, its records stop working.
 		dropped := newApp(t, st, withOptions(func(o *loginas.Options) { o.Store = store }))
-		dc := dropped.client()
-		dc.signIn("alice")
+		dc := dropped.signedIn("alice")
 		dc.setValue(loginas.DefaultRecordKey, oldRecord, "")
 		assertSignedOut(t, dropped, dc, loginas.CauseInvalid, msgInvalid)
 	})
@@ -289,16 +277,11 @@ func TestRevalidation(t *testing.T) {
 			t.Parallel()
 			eachStore(t, func(t *testing.T, st storeKind) {
 				t.Run("revalidated", func(t *testing.T) {
-					users := newUserStore()
-					a := newApp(t, st, withUsers(users), withOptions(func(o *loginas.Options) {
-						o.FindUser = users.find
-						o.CanLoginAs = protect
-					}))
-					c := a.client()
-					c.signIn("admin")
+					a := newApp(t, st, withOptions(func(o *loginas.Options) { o.CanLoginAs = protect }))
+					c := a.signedIn("admin")
 					c.mustSwitch("alice")
 					c.flashes()
-					tc.change(users)
+					tc.change(a.users)
 					// The name comes from the Store's entry, also when the
 					// user is gone.
 					e := assertSignedOut(t, a, c, loginas.CauseRevoked, msgRevoked)
@@ -307,17 +290,14 @@ func TestRevalidation(t *testing.T) {
 					assert.NotEmpty(t, e.Detail)
 				})
 				t.Run("SkipRevalidation", func(t *testing.T) {
-					users := newUserStore()
-					a := newApp(t, st, withUsers(users), withOptions(func(o *loginas.Options) {
-						o.FindUser = users.find
+					a := newApp(t, st, withOptions(func(o *loginas.Options) {
 						o.CanLoginAs = protect
 						o.SkipRevalidation = true
 					}))
-					c := a.client()
-					c.signIn("admin")
+					c := a.signedIn("admin")
 					c.mustSwitch("alice")
 					c.flashes()
-					tc.change(users)
+					tc.change(a.users)
 					if !tc.skipped {
 						a.audit.only(t, loginas.ActionStart, "")
 						s := c.state()
@@ -339,20 +319,17 @@ func TestRevalidation(t *testing.T) {
 func TestRevokingAnAdminEndsEveryImpersonation(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
-		users := newUserStore()
-		a := newApp(t, st, withUsers(users), withOptions(func(o *loginas.Options) { o.FindUser = users.find }))
+		a := newApp(t, st)
 		var clients []*client
 		for _, target := range []string{"alice", "bob", "nameless"} {
-			c := a.client()
-			c.signIn("admin")
+			c := a.signedIn("admin")
 			c.mustSwitch(target)
 			clients = append(clients, c)
 		}
-		other := a.client()
-		other.signIn("root")
+		other := a.signedIn("root")
 		other.mustSwitch("alice")
 
-		users.update("admin", func(u *loginas.User) { u.Superuser = false })
+		a.users.update("admin", func(u *loginas.User) { u.Superuser = false })
 		for _, c := range clients {
 			assert.Nil(t, c.state().User)
 		}

@@ -35,18 +35,17 @@ func TestAuditTrailCannotBeFlooded(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		assert.Empty(t, a.audit.all(), "2,000 cookieless POSTs add no audit event")
+		assert.Empty(t, a.audit.Events(), "2,000 cookieless POSTs add no audit event")
 		assert.LessOrEqual(t, strings.Count(logs.String(), "refused requests without a signed-in user"), 1)
 
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		stale := c.cookies()
 		a.clock.advance(2 * loginas.DefaultMaxDuration)
 		for range 200 {
 			a.clientWith(stale).get("/test/state")
 		}
-		assert.Equal(t, []string{"start/", "end/expired"}, eventsOf(a.audit.all()), "the replays add one end")
+		assert.Equal(t, []string{"start/", "end/expired"}, a.audit.summary(), "the replays add one end")
 	})
 }
 
@@ -103,8 +102,7 @@ func TestEveryErrorGoesThroughErrorHandler(t *testing.T) {
 			assert.Equalf(t, seen{status: c.status, cause: c.cause}, last(), "%s", c.name)
 		}
 
-		admin := a.client()
-		admin.signIn("admin")
+		admin := a.signedIn("admin")
 		for _, c := range []struct {
 			name   string
 			id     string
@@ -141,8 +139,7 @@ func TestJSONBodies(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.ReasonRequired = true }))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		postJSON := func(path, body string, h ...http.Header) *reply {
 			return c.doRaw(http.MethodPost, path, body, merge(append(h, header("Content-Type", "application/json; charset=utf-8"))))
 		}

@@ -2,9 +2,11 @@ package loginas_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/gin-contrib/sessions"
+	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -27,8 +29,7 @@ func sessionCookies(r *reply) []*http.Cookie {
 func TestSwitchRenewsTheSessionID(t *testing.T) {
 	t.Parallel()
 	a := newApp(t, memStore)
-	c := a.client()
-	c.signIn("admin")
+	c := a.signedIn("admin")
 	adminSession := c.state()
 	require.NotEmpty(t, adminSession.SessionID)
 	adminCookies := c.cookies()
@@ -63,8 +64,7 @@ func TestSwitchRenewsTheSessionID(t *testing.T) {
 func TestPlainLogoutDeletesTheServerSession(t *testing.T) {
 	t.Parallel()
 	a := newApp(t, memStore)
-	c := a.client()
-	c.signIn("alice")
+	c := a.signedIn("alice")
 	old := c.cookies()
 	require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
 	assert.Nil(t, a.clientWith(old).state().User, "the logged-out session cannot be replayed")
@@ -74,8 +74,7 @@ func TestActorSessionDataDoesNotSurvive(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.setValue("extra", "admin's private data", "")
 		c.setValue("cart", "3 items", "")
 		require.Equal(t, "admin's private data", c.state().Extra)
@@ -98,8 +97,7 @@ func TestFlashAfterSwitchAndReturn(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		assert.Equal(t, []string{msgSwitched}, c.flashes())
 		assert.Empty(t, c.flashes(), "a flash shows once")
@@ -113,8 +111,7 @@ func TestCustomFlashKey(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.FlashKey = "notices" }))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		assert.Empty(t, c.flashes(), "nothing under the default key")
 		got, ok := c.sessionValue("notices").([]any)
@@ -128,8 +125,7 @@ func TestSwitchSendsOneSessionCookieWithTheAppsAttributes(t *testing.T) {
 	opts := sessions.Options{Path: "/", MaxAge: 7200, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st, withSessionOptions(opts))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		check := func(what string, r *reply) {
 			t.Helper()
 			cookies := sessionCookies(r)
@@ -156,8 +152,7 @@ func TestSwitchSendsOneSessionCookieWithTheAppsAttributes(t *testing.T) {
 func TestCookieStoreSessionStaysSmall(t *testing.T) {
 	t.Parallel()
 	a := newApp(t, cookieStore)
-	c := a.client()
-	c.signIn("admin")
+	c := a.signedIn("admin")
 	r := c.switchTo("alice", nil)
 	require.Equal(t, http.StatusSeeOther, r.status)
 	cookies := sessionCookies(r)
@@ -169,8 +164,7 @@ func TestRefusalKeepsTheSession(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.setValue("extra", "kept", "")
 		before := c.state()
 		for _, target := range []string{"root", "carol", "admin", "nobody"} {
@@ -201,12 +195,26 @@ func TestSignedInRequestsLeaveTheSessionAlone(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := newApp(t, st)
-		c := a.client()
-		c.signIn("bob")
+		c := a.signedIn("bob")
 		require.NotEmpty(t, c.token(), "a signed-in session has a token without storing anything")
 		for i := range 2 {
 			r := c.get("/test/state")
 			assert.Emptyf(t, sessionCookies(r), "request %d wrote the session", i+1)
 		}
 	})
+}
+
+func TestMissingSessionsMiddlewareIsAClearError(t *testing.T) {
+	t.Parallel()
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	_, err := loginas.Register(r, validOptions())
+	require.NoError(t, err)
+	r.GET("/page", func(c *gin.Context) { c.String(http.StatusOK, "page") })
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	res, err := (&http.Client{Transport: newTransport(t)}).Get(srv.URL + "/page")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	assert.Equal(t, http.StatusInternalServerError, res.StatusCode)
 }

@@ -61,8 +61,7 @@ func TestRestartDoesNotBringAnEndedImpersonationBack(t *testing.T) {
 	eachStore(t, func(t *testing.T, st storeKind) {
 		t.Run("in-memory Store", func(t *testing.T) {
 			before := newApp(t, st)
-			c := before.client()
-			c.signIn("admin")
+			c := before.signedIn("admin")
 			c.mustSwitch("alice")
 			copied := c.cookies()
 			require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
@@ -114,8 +113,7 @@ func TestReturnRecordsTheEndFirst(t *testing.T) {
 	eachStore(t, func(t *testing.T, st storeKind) {
 		store := &faultyStore{Store: loginas.NewMemoryStore()}
 		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.Store = store }))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		copied := c.cookies()
 
@@ -142,8 +140,7 @@ func TestStoreFailureOnAnImpersonatedRequest(t *testing.T) {
 	eachStore(t, func(t *testing.T, st storeKind) {
 		store := &faultyStore{Store: loginas.NewMemoryStore()}
 		a := newApp(t, st, withOptions(func(o *loginas.Options) { o.Store = store }))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("alice")
 		store.failEntry.Store(true)
 		assert.Equal(t, http.StatusServiceUnavailable, c.get("/test/state").status)
@@ -151,12 +148,11 @@ func TestStoreFailureOnAnImpersonatedRequest(t *testing.T) {
 		assert.True(t, c.state().Impersonated)
 
 		store.failStart.Store(true)
-		other := a.client()
-		other.signIn("root")
+		other := a.signedIn("root")
 		r := other.switchTo("bob", nil)
 		assert.Equal(t, http.StatusServiceUnavailable, r.status)
 		assert.Equal(t, "root", other.state().user())
-		assert.Equal(t, []string{"start/", "end/failed"}, eventsOf(a.audit.all()[1:]))
+		assert.Equal(t, []string{"start/", "end/failed"}, a.audit.summary()[1:])
 	})
 }
 
@@ -172,8 +168,7 @@ func TestEndAllIgnoresTheInstancesClocks(t *testing.T) {
 		fast.clock.advance(2 * time.Minute)
 		slow := newApp(t, st, shared)
 
-		c := fast.client()
-		c.signIn("admin")
+		c := fast.signedIn("admin")
 		c.mustSwitch("alice")
 		require.NoError(t, slow.plugin.EndAll(t.Context(), "admin"))
 		s := c.state()
@@ -183,11 +178,42 @@ func TestEndAllIgnoresTheInstancesClocks(t *testing.T) {
 	})
 }
 
-// eventsOf summarises events as action/cause.
-func eventsOf(events []loginas.Event) []string {
-	out := make([]string, 0, len(events))
-	for _, e := range events {
-		out = append(out, string(e.Action)+"/"+string(e.Cause))
+func TestEndAllReachesEveryInstance(t *testing.T) {
+	// Two instances share one user table and one Store, as two servers
+	// behind a load balancer share a database.
+	users := newUserStore()
+	store := loginas.NewMemoryStore()
+	shared := withOptions(func(o *loginas.Options) { o.Store = store })
+	a := newApp(t, memStore, withUsers(users), shared)
+	b := newApp(t, cookieStore, withUsers(users), shared)
+
+	onA, onB, otherActor := a.client(), b.client(), b.client()
+	onA.signIn("admin")
+	onA.mustSwitch("alice")
+	onB.signIn("admin")
+	onB.mustSwitch("bob")
+	otherActor.signIn("root")
+	otherActor.mustSwitch("bob")
+
+	a.clock.advance(time.Second)
+	b.clock.advance(time.Second)
+	require.NoError(t, a.plugin.EndAll(t.Context(), "admin"))
+
+	for name, c := range map[string]*client{"instance A": onA, "instance B": onB} {
+		st := c.state()
+		assert.Emptyf(t, st.user(), "%s: signed out", name)
+		assert.Falsef(t, st.Impersonated, "%s", name)
+		assert.Containsf(t, c.flashes(), "Your session as "+map[string]string{"instance A": "Alice", "instance B": "Bob"}[name]+" was ended by an administrator. Please sign in again.", "%s", name)
 	}
-	return out
+	// EndAll records both ends where it is called; the instance that signs
+	// a session out later adds nothing.
+	assert.Len(t, a.audit.matching(loginas.ActionEnd, loginas.CauseEnded), 2)
+	assert.Empty(t, b.audit.matching(loginas.ActionEnd, ""))
+	assert.Equal(t, "bob", otherActor.state().user(), "another actor's impersonation goes on")
+
+	// New impersonations after EndAll work again.
+	a.clock.advance(time.Second)
+	onA.signIn("admin")
+	onA.mustSwitch("alice")
+	assert.True(t, onA.state().Impersonated)
 }

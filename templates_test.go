@@ -105,7 +105,6 @@ func partialApp(t *testing.T, st storeKind, options ...appOption) *testApp {
 	users := newUserStore()
 	options = append([]appOption{
 		withUsers(users),
-		withOptions(func(o *loginas.Options) { o.FindUser = users.find }),
 		renderRoute("/button/:id", set, "loginas/button", func(c *gin.Context, p *loginas.Plugin) any {
 			b := loginas.ButtonFor(c, users.get(c.Param("id")))
 			b.Next = c.Query("next")
@@ -137,8 +136,7 @@ func TestButtonRendersForAPermittedViewer(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
 		a := partialApp(t, st)
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		r := c.get("/button/alice")
 		require.Equal(t, http.StatusOK, r.status, r.body)
 		page := r.body
@@ -163,8 +161,7 @@ func TestButtonCarriesNextAndRequiredReason(t *testing.T) {
 		o.ReasonRequired = true
 		o.MaxReasonLength = 80
 	}))
-	c := a.client()
-	c.signIn("admin")
+	c := a.signedIn("admin")
 	page := c.get("/button/alice?next=" + url.QueryEscape("/orders?user=alice&x=\"1\"")).body
 	assert.Contains(t, page, `<input type="hidden" name="next" value="/orders?user=alice&amp;x=&#34;1&#34;">`)
 	assert.Contains(t, page, `maxlength="80"`)
@@ -227,12 +224,10 @@ func TestButtonFollowsTheAppsRule(t *testing.T) {
 			return nil
 		}
 	}))
-	c := a.client()
-	c.signIn("support")
+	c := a.signedIn("support")
 	assert.NotEmpty(t, c.get("/button/alice").body)
 	assert.Empty(t, c.get("/button/bob").body)
-	admin := a.client()
-	admin.signIn("admin")
+	admin := a.signedIn("admin")
 	assert.Empty(t, admin.get("/button/alice").body, "CanImpersonate replaces the superuser rule")
 }
 
@@ -271,8 +266,7 @@ func TestBannerOnlyWhileImpersonating(t *testing.T) {
 func TestLogoutPartialForAPlainSession(t *testing.T) {
 	t.Parallel()
 	a := partialApp(t, cookieStore)
-	c := a.client()
-	c.signIn("bob")
+	c := a.signedIn("bob")
 	page := c.get("/logout-form").body
 	assert.Contains(t, page, `<button type="submit">Log out</button>`)
 	r := c.post("/admin/loginas/logout", url.Values{loginas.CSRFField: {formToken(t, page)}})
@@ -292,8 +286,7 @@ func TestBannerEscapesNames(t *testing.T) {
 				return u.Name
 			}
 		}))
-		c := a.client()
-		c.signIn("admin")
+		c := a.signedIn("admin")
 		c.mustSwitch("mallory")
 		page := c.get("/banner").body
 		assert.NotContains(t, page, "<script")
@@ -308,8 +301,7 @@ func TestBannerData(t *testing.T) {
 	a := partialApp(t, cookieStore, withRoutes(func(r *gin.Engine, p *loginas.Plugin) {
 		r.GET("/banner.json", func(c *gin.Context) { c.JSON(http.StatusOK, loginas.BannerFor(c)) })
 	}))
-	c := a.client()
-	c.signIn("admin")
+	c := a.signedIn("admin")
 	plain := c.get("/banner.json").jsonBody(t)
 	assert.Equal(t, false, plain["IsImpersonated"])
 	assert.NotEmpty(t, plain["CSRFToken"], "a signed-in user's logout form needs the token")
@@ -347,7 +339,7 @@ func TestPartialsWithGinLoaders(t *testing.T) {
 				defer gin.SetMode(gin.TestMode)
 				defer write("layout.html", `{{define "layout.html"}}<nav>v1{{if not .Loginas.IsImpersonated}}{{loginasLogout .Loginas}}{{end}}</nav>{{loginasBanner .Loginas}}{{loginasButton .Button}}{{end}}`)
 				users := newUserStore()
-				a := newApp(t, cookieStore, withUsers(users), withOptions(func(o *loginas.Options) { o.FindUser = users.find }),
+				a := newApp(t, cookieStore, withUsers(users),
 					withEngine(func(r *gin.Engine) {
 						gin.SetMode(mode)
 						r.SetFuncMap(loginas.FuncMap())
@@ -358,8 +350,7 @@ func TestPartialsWithGinLoaders(t *testing.T) {
 							c.HTML(http.StatusOK, "layout.html", gin.H{"Loginas": loginas.BannerFor(c), "Button": loginas.ButtonFor(c, users.get("alice"))})
 						})
 					}))
-				cl := a.client()
-				cl.signIn("admin")
+				cl := a.signedIn("admin")
 				page := cl.get("/page").body
 				assert.Contains(t, page, `<form class="loginas-button" method="post" action="/admin/loginas/alice">`)
 				assert.Contains(t, page, `<button type="submit">Log out</button>`, "outside an impersonation, the layout's own logout form")
