@@ -105,10 +105,10 @@ func (p *Plugin) tokenProblem(r *request) string {
 // or the header CSRFHeader. A token is good for the session it was made
 // for: a switch, a return or a logout make a new one.
 //
-// The first token of a session made by the app's own login binds the
-// session to a new random value, which is saved in the session: call Token
-// (or the template helpers, which call it) before the response body is
-// written.
+// The first token of a cookie session made by the app's own login binds the
+// session to a new random value, which Token saves in the session itself:
+// call it (or the template helpers, which call it) before the response body
+// is written.
 func Token(c *gin.Context) string {
 	p := pluginOf(c)
 	if p == nil || p.opts.ExternalCSRF {

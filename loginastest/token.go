@@ -16,7 +16,7 @@ import (
 const TokenPath = "/_loginastest/token"
 
 // Mount adds GET TokenPath to router: it answers, as text/plain, a fresh
-// CSRF token for the request's session (p.CSRFToken), or an empty body when
+// CSRF token for the request's session (loginas.Token), or an empty body when
 // the session has none. Call it after loginas.Register, on the router of a
 // test only: the route hands a token to any caller, which is what a test
 // needs and what a served app must not do.
