@@ -71,7 +71,10 @@ func (p *Plugin) loginAs(c *gin.Context) {
 		p.fail(c, err)
 		return
 	}
-	r.answer(p.stateJSON(imp), "", r.next(p.opts.RedirectURL))
+	dest := r.next(p.opts.RedirectURL)
+	state := p.stateJSON(imp)
+	state["redirect"] = dest
+	r.answer(state, "", dest)
 }
 
 // start switches the session to r.target, all or nothing, and records it:

@@ -560,7 +560,7 @@ func TestSwitchAnswersJSON(t *testing.T) {
 		a := newApp(t, st)
 		c := a.signedIn("admin")
 		start := a.clock.Now()
-		r := c.switchTo("alice", nil, jsonAccept)
+		r := c.switchTo("alice", url.Values{"next": {"/orders"}}, jsonAccept)
 		require.Equal(t, http.StatusOK, r.status, r.body)
 		assert.Equal(t, map[string]any{
 			"impersonating": true,
@@ -568,6 +568,7 @@ func TestSwitchAnswersJSON(t *testing.T) {
 			"user":          map[string]any{"id": "alice", "name": "Alice"},
 			"impersonator":  map[string]any{"id": "admin", "name": "Admin"},
 			"deadline":      start.Add(loginas.DefaultMaxDuration).UTC().Format("2006-01-02T15:04:05Z07:00"),
+			"redirect":      "/orders",
 		}, r.jsonBody(t))
 		assert.Equal(t, "alice", c.state().user())
 

@@ -420,7 +420,7 @@ func fetchSwitch(t *testing.T, e *env, c *loginastest.Client, action, token, bod
 func TestFetchSwitchAnswersJSON(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
 		_, script := page(t, loginastest.NewClient(e.srv.URL, nil), "/static/app.js", http.StatusOK)
-		for _, want := range []string{`meta[name="loginas-csrf"]`, `"X-Loginas-CSRF": token`, `"Accept": "application/json"`, `JSON.stringify({reason:`} {
+		for _, want := range []string{`meta[name="loginas-csrf"]`, `"X-Loginas-CSRF": token`, `"Accept": "application/json"`, `JSON.stringify({reason:`, `location.assign(body.redirect)`} {
 			if !strings.Contains(script, want) {
 				t.Errorf("app.js does not send %s", want)
 			}
@@ -439,12 +439,13 @@ func TestFetchSwitchAnswersJSON(t *testing.T) {
 			Impersonating bool
 			User          struct{ ID, Name string }
 			Impersonator  struct{ ID, Name string }
+			Redirect      string
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK ||
 			!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 			t.Fatalf("switch: %s %v %v", resp.Status, resp.Header, err)
 		}
-		if !got.Impersonating || got.User.ID != "3" || got.Impersonator.ID != "1" {
+		if !got.Impersonating || got.User.ID != "3" || got.Impersonator.ID != "1" || got.Redirect != "/me" {
 			t.Fatalf("switch answered %+v", got)
 		}
 		start := e.audit.Require(t, loginas.ActionStart, "")

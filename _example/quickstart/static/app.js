@@ -20,7 +20,7 @@ document.addEventListener("DOMContentLoaded", () => {
     });
     const body = await res.json().catch(() => ({}));
     if (res.ok && body.impersonating) {
-      window.location.assign(next);
+      window.location.assign(body.redirect);
       return;
     }
     output.textContent = body.error || `${res.status} ${res.statusText}`;
