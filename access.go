@@ -255,18 +255,3 @@ func (p *Plugin) accessList(msg *Messages, entries []Entry, forPerson bool) []Ac
 	}
 	return out
 }
-
-// readRequest starts a GET of the plugin: the middleware ran and the
-// session loaded.
-func (p *Plugin) readRequest(c *gin.Context) (*request, bool) {
-	if _, ran := c.Get(ContextKey); !ran {
-		p.fail(c, errMiddlewareMissing)
-		return nil, false
-	}
-	s, gs, err := requestSession(c)
-	if err != nil {
-		p.fail(c, err)
-		return nil, false
-	}
-	return p.newRequest(c, s, gs), true
-}

@@ -249,11 +249,7 @@ func (p *Plugin) restore(r *request) error {
 // endAccess ends one impersonation: for the person whose account it uses
 // (cause ended_by_target), or for a user CanManage allows (ended_by_admin).
 func (p *Plugin) endAccess(c *gin.Context) {
-	r, ok := p.routeRequest(c, false)
-	if !ok {
-		return
-	}
-	me, ok := r.person()
+	r, me, ok := p.personRequest(c)
 	if !ok {
 		return
 	}
@@ -301,11 +297,7 @@ func (p *Plugin) endAccess(c *gin.Context) {
 // consent grants or withdraws the signed-in person's consent to the use of
 // their account. Withdrawing ends the live impersonations of it.
 func (p *Plugin) consent(c *gin.Context) {
-	r, ok := p.routeRequest(c, false)
-	if !ok {
-		return
-	}
-	me, ok := r.person()
+	r, me, ok := p.personRequest(c)
 	if !ok {
 		return
 	}
@@ -338,9 +330,21 @@ func (p *Plugin) consent(c *gin.Context) {
 	r.answer(gin.H{"consent": consentJSON(until)}, flash, r.next(p.back(c)))
 }
 
+// personRequest starts a route that acts on the signed-in person's own
+// account (ending an access, consent): the checks of routeRequest, then the
+// person.
+func (p *Plugin) personRequest(c *gin.Context) (*request, User, bool) {
+	r, ok := p.routeRequest(c, false)
+	if !ok {
+		return nil, User{}, false
+	}
+	me, ok := r.person()
+	return r, me, ok
+}
+
 // person returns the signed-in user of a request that acts on their own
-// account (ending an access, consent), refusing it while impersonating: the
-// person at the keyboard is then somebody else.
+// account, refusing it while impersonating: the person at the keyboard is
+// then somebody else.
 func (r *request) person() (User, bool) {
 	if r.imp != nil {
 		r.actor, r.target = &r.imp.Actor, &r.imp.Target

@@ -216,52 +216,6 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04 UTC")
 }
 
-// refusal returns the text of a refusal for cause; name is the target's.
-func (m *Messages) refusal(cause Cause, name string) string {
-	text := m.NotPermitted
-	switch cause {
-	case CauseNotSignedIn:
-		text = m.NotSignedIn
-	case CauseNested:
-		text = m.AlreadyImpersonating
-	case CauseBadID:
-		text = m.BadID
-	case CauseNotFound:
-		text = m.NotFound
-	case CauseSelf:
-		text = m.Self
-	case CauseSuperuser:
-		text = m.SuperuserTarget
-	case CauseInactive:
-		text = m.InactiveTarget
-	case CauseNoConsent:
-		text = m.NoConsent
-	case CauseReasonRequired:
-		text = m.ReasonRequired
-	case CauseReasonTooLong:
-		text = m.ReasonTooLong
-	case CauseReasonInvalid:
-		text = m.ReasonInvalid
-	case CauseBadRequest:
-		text = m.BadRequest
-	case CauseTooLarge:
-		text = m.TooLarge
-	case CauseUnsupportedMedia:
-		text = m.UnsupportedMedia
-	case CauseMethod:
-		text = m.MethodNotAllowed
-	case CauseNoEntry:
-		text = m.NoEntry
-	case CauseForbidden:
-		text = m.Forbidden
-	case CauseGuarded:
-		text = m.Guarded
-	case CauseReadOnly:
-		text = m.ReadOnly
-	}
-	return fill(text, name, "")
-}
-
 // ended returns what the actor is told when the middleware signs an
 // impersonation out for cause; name is the target's.
 func (m *Messages) ended(cause Cause, name string) string {

@@ -71,16 +71,10 @@ func (r *request) field(name string) string {
 // request through for routes where nobody signed in changes nothing. It
 // answers the request itself and returns false when a check fails.
 func (p *Plugin) routeRequest(c *gin.Context, anonymousOK bool) (*request, bool) {
-	if _, ran := c.Get(ContextKey); !ran {
-		p.fail(c, errMiddlewareMissing)
+	r, ok := p.readRequest(c)
+	if !ok {
 		return nil, false
 	}
-	s, gs, err := requestSession(c)
-	if err != nil {
-		p.fail(c, err)
-		return nil, false
-	}
-	r := p.newRequest(c, s, gs)
 	if err := p.origins.Check(c.Request); err != nil {
 		r.refuse(CauseForbidden, "cross-origin request: "+err.Error())
 		return nil, false
@@ -149,29 +143,34 @@ func decodeFields(body io.Reader) (map[string]string, error) {
 	return fields, nil
 }
 
-// Causes of refusals, with the status each answers.
-var refusalStatus = map[Cause]int{
-	CauseNotSignedIn:      http.StatusUnauthorized,
-	CauseForbidden:        http.StatusForbidden,
-	CauseNotPermitted:     http.StatusForbidden,
-	CauseNested:           http.StatusConflict,
-	CauseBadID:            http.StatusBadRequest,
-	CauseNotFound:         http.StatusNotFound,
-	CauseSelf:             http.StatusUnprocessableEntity,
-	CauseSuperuser:        http.StatusForbidden,
-	CauseInactive:         http.StatusForbidden,
-	CauseHook:             http.StatusForbidden,
-	CauseNoConsent:        http.StatusForbidden,
-	CauseReasonRequired:   http.StatusUnprocessableEntity,
-	CauseReasonTooLong:    http.StatusUnprocessableEntity,
-	CauseReasonInvalid:    http.StatusUnprocessableEntity,
-	CauseBadRequest:       http.StatusBadRequest,
-	CauseTooLarge:         http.StatusRequestEntityTooLarge,
-	CauseUnsupportedMedia: http.StatusUnsupportedMediaType,
-	CauseMethod:           http.StatusMethodNotAllowed,
-	CauseGuarded:          http.StatusForbidden,
-	CauseReadOnly:         http.StatusForbidden,
-	CauseNoEntry:          http.StatusNotFound,
+// refusals is the one table of the causes of refusals: the status each
+// answers, and its text in the request's language. A cause the table lacks
+// (an app's own, through Refuse) answers 403 with the generic text.
+var refusals = map[Cause]struct {
+	status int
+	text   func(*Messages) string
+}{
+	CauseNotSignedIn:      {http.StatusUnauthorized, func(m *Messages) string { return m.NotSignedIn }},
+	CauseForbidden:        {http.StatusForbidden, func(m *Messages) string { return m.Forbidden }},
+	CauseNotPermitted:     {http.StatusForbidden, func(m *Messages) string { return m.NotPermitted }},
+	CauseNested:           {http.StatusConflict, func(m *Messages) string { return m.AlreadyImpersonating }},
+	CauseBadID:            {http.StatusBadRequest, func(m *Messages) string { return m.BadID }},
+	CauseNotFound:         {http.StatusNotFound, func(m *Messages) string { return m.NotFound }},
+	CauseSelf:             {http.StatusUnprocessableEntity, func(m *Messages) string { return m.Self }},
+	CauseSuperuser:        {http.StatusForbidden, func(m *Messages) string { return m.SuperuserTarget }},
+	CauseInactive:         {http.StatusForbidden, func(m *Messages) string { return m.InactiveTarget }},
+	CauseHook:             {http.StatusForbidden, func(m *Messages) string { return m.NotPermitted }},
+	CauseNoConsent:        {http.StatusForbidden, func(m *Messages) string { return m.NoConsent }},
+	CauseReasonRequired:   {http.StatusUnprocessableEntity, func(m *Messages) string { return m.ReasonRequired }},
+	CauseReasonTooLong:    {http.StatusUnprocessableEntity, func(m *Messages) string { return m.ReasonTooLong }},
+	CauseReasonInvalid:    {http.StatusUnprocessableEntity, func(m *Messages) string { return m.ReasonInvalid }},
+	CauseBadRequest:       {http.StatusBadRequest, func(m *Messages) string { return m.BadRequest }},
+	CauseTooLarge:         {http.StatusRequestEntityTooLarge, func(m *Messages) string { return m.TooLarge }},
+	CauseUnsupportedMedia: {http.StatusUnsupportedMediaType, func(m *Messages) string { return m.UnsupportedMedia }},
+	CauseMethod:           {http.StatusMethodNotAllowed, func(m *Messages) string { return m.MethodNotAllowed }},
+	CauseGuarded:          {http.StatusForbidden, func(m *Messages) string { return m.Guarded }},
+	CauseReadOnly:         {http.StatusForbidden, func(m *Messages) string { return m.ReadOnly }},
+	CauseNoEntry:          {http.StatusNotFound, func(m *Messages) string { return m.NoEntry }},
 }
 
 // refuse answers a refused request with the catalog's text for cause. why
@@ -188,12 +187,13 @@ func (r *request) refuse(cause Cause, why string) {
 // cause's status through Options.ErrorHandler.
 func (r *request) refuseWith(ref *Refusal, why string) {
 	p, c := r.p, r.c
-	if ref.Message == "" {
-		ref.Message = r.messages().refusal(ref.Cause, r.targetName())
+	kind, known := refusals[ref.Cause]
+	if !known {
+		kind = refusals[CauseHook]
 	}
-	status := refusalStatus[ref.Cause]
-	if status == 0 {
-		status = http.StatusForbidden // CanLoginAs refusals and other app-made ones
+	status := kind.status
+	if ref.Message == "" {
+		ref.Message = fill(kind.text(r.messages()), r.targetName(), "")
 	}
 	p.opts.Logger.Debug("loginas: request refused", "status", status, "cause", ref.Cause, "why", why, "path", c.Request.URL.Path)
 	if r.user == nil {
@@ -240,6 +240,21 @@ func (r *request) targetName() string {
 		return r.p.name(*r.target)
 	}
 	return ""
+}
+
+// readRequest starts a request of the plugin: the middleware ran and the
+// session loaded. GET routes need no more.
+func (p *Plugin) readRequest(c *gin.Context) (*request, bool) {
+	if _, ran := c.Get(ContextKey); !ran {
+		p.fail(c, errMiddlewareMissing)
+		return nil, false
+	}
+	s, gs, err := requestSession(c)
+	if err != nil {
+		p.fail(c, err)
+		return nil, false
+	}
+	return p.newRequest(c, s, gs), true
 }
 
 // fail answers a failure of a store, the audit sink or the set-up with a

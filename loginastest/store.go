@@ -139,31 +139,18 @@ func CheckStore(t *testing.T, open func(t *testing.T) loginas.Store) {
 		s := open(t)
 		e := newEntry(now)
 		mustStart(t, s, e)
-		const racers = 8
-		var wg sync.WaitGroup
-		results := make([]int, racers)
-		errs := make([]error, racers)
-		for i := range racers {
-			wg.Go(func() {
-				var ended []loginas.Entry
-				if i%2 == 0 {
-					ended, errs[i] = s.End(ctx, loginas.Selector{ID: e.ID}, loginas.CauseLogout, now)
-				} else {
-					ended, errs[i] = s.End(ctx, loginas.Selector{ActorID: e.ActorID}, loginas.CauseEnded, now)
-				}
-				results[i] = len(ended)
-			})
-		}
-		wg.Wait()
-		total := 0
-		for i := range racers {
-			if errs[i] != nil {
-				t.Fatalf("End: %v", errs[i])
+		returned := race(t, "End", func(i int) (int, error) {
+			var ended []loginas.Entry
+			var err error
+			if i%2 == 0 {
+				ended, err = s.End(ctx, loginas.Selector{ID: e.ID}, loginas.CauseLogout, now)
+			} else {
+				ended, err = s.End(ctx, loginas.Selector{ActorID: e.ActorID}, loginas.CauseEnded, now)
 			}
-			total += results[i]
-		}
-		if total != 1 {
-			t.Fatalf("%d concurrent Ends of one entry returned it %d times, want exactly once", racers, total)
+			return len(ended), err
+		})
+		if returned != 1 {
+			t.Fatalf("%d concurrent Ends of one entry returned it %d times, want exactly once", racers, returned)
 		}
 	})
 
@@ -320,26 +307,12 @@ func CheckHistory(t *testing.T, open func(t *testing.T) loginas.History) {
 		mustRecord(t, h, e)
 		e.Ended, e.Cause = now, loginas.CauseLogout
 		mustRecord(t, h, e)
-		const racers = 8
-		var wg sync.WaitGroup
-		counts := make([]int, racers)
-		errs := make([]error, racers)
-		for i := range racers {
-			wg.Go(func() {
-				got, err := h.TakeNotices(ctx, target)
-				counts[i], errs[i] = len(got), err
-			})
-		}
-		wg.Wait()
-		total := 0
-		for i := range racers {
-			if errs[i] != nil {
-				t.Fatalf("TakeNotices: %v", errs[i])
-			}
-			total += counts[i]
-		}
-		if total != 1 {
-			t.Fatalf("%d concurrent TakeNotices returned one notice %d times, want exactly once", racers, total)
+		returned := race(t, "TakeNotices", func(int) (int, error) {
+			got, err := h.TakeNotices(ctx, target)
+			return len(got), err
+		})
+		if returned != 1 {
+			t.Fatalf("%d concurrent TakeNotices returned one notice %d times, want exactly once", racers, returned)
 		}
 	})
 
@@ -391,6 +364,30 @@ func CheckConsents(t *testing.T, open func(t *testing.T) loginas.Consents) {
 			t.Fatalf("Consent after withdrawing = %s, %v; want the zero time", got, err)
 		}
 	})
+}
+
+// racers is how many goroutines race for one entry.
+const racers = 8
+
+// race runs f on racers goroutines at once and returns the sum of what they
+// returned; an error fails t.
+func race(t *testing.T, what string, f func(i int) (int, error)) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	counts := make([]int, racers)
+	errs := make([]error, racers)
+	for i := range racers {
+		wg.Go(func() { counts[i], errs[i] = f(i) })
+	}
+	wg.Wait()
+	total := 0
+	for i := range racers {
+		if errs[i] != nil {
+			t.Fatalf("%s: %v", what, errs[i])
+		}
+		total += counts[i]
+	}
+	return total
 }
 
 func newEntry(started time.Time) loginas.Entry {
