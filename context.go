@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,7 +121,7 @@ func (p *Plugin) Middleware() gin.HandlerFunc {
 
 func (p *Plugin) middleware(c *gin.Context) {
 	if c.FullPath() == "" {
-		if allow := p.routes.allow(c.Request.URL.Path); allow != "" {
+		if allow := p.routes.allow(c.Request.URL.Path); allow != "" && !strings.Contains(allow, c.Request.Method) {
 			p.methodNotAllowed(c)
 			return
 		}
@@ -282,7 +283,7 @@ func (p *Plugin) verify(c *gin.Context, userValue, raw any) (*Impersonation, *en
 // still live there. A store that fails leaves the session as it was, to be
 // tried again on the next request.
 func (p *Plugin) signOut(c *gin.Context, gs *gsessions.Session, e *ending) error {
-	sw, err := prepareSession(c, gs, p.newValues(gs, p.messages(c).ended(e.cause, e.entry.TargetName)))
+	sw, err := prepareSession(c, gs, p.newValues(p.messages(c).ended(e.cause, e.entry.TargetName)))
 	if err != nil {
 		return err
 	}
@@ -326,15 +327,10 @@ func (p *Plugin) dropRecord(c *gin.Context, gs *gsessions.Session, raw any) erro
 	return nil
 }
 
-// newValues returns the values of the session that replaces gs, which is
-// not an impersonation: a CSRF binding when it is a cookie session (a
-// server-side one is bound to the new ID its store gives it), and a flash
-// message if one is given.
-func (p *Plugin) newValues(gs *gsessions.Session, flash string) map[any]any {
+// newValues returns the values of a fresh session: a flash message if one
+// is given, nothing else.
+func (p *Plugin) newValues(flash string) map[any]any {
 	values := map[any]any{}
-	if gs.ID == "" {
-		values[p.csrfKey] = newRecordID()
-	}
 	if flash != "" {
 		values[p.opts.FlashKey] = []any{flash}
 	}

@@ -166,7 +166,7 @@ func (p *Plugin) logout(c *gin.Context) {
 		}
 		r.answer(gin.H{"impersonating": false, "user": p.userJSON(r.imp.Actor), "redirect": dest}, "", dest)
 	case r.user != nil:
-		if err := replaceSession(c, r.gs, p.newValues(r.gs, "")); err != nil {
+		if err := replaceSession(c, r.gs, p.newValues("")); err != nil {
 			p.fail(c, err)
 			return
 		}
@@ -228,8 +228,13 @@ func (p *Plugin) restore(r *request) error {
 	if err != nil {
 		return err
 	}
-	values := p.newValues(r.gs, fill(r.messages().Returned, p.name(imp.Actor), p.name(imp.Actor)))
+	values := p.newValues(fill(r.messages().Returned, p.name(imp.Actor), p.name(imp.Actor)))
 	values[p.opts.SessionKey] = stored
+	if r.gs.ID == "" {
+		// A cookie session's tokens are bound to a value it holds; a
+		// server-side one is bound to the new ID its store gives it.
+		values[p.csrfKey] = newRecordID()
+	}
 	sw, err := prepareSession(c, r.gs, values)
 	if err != nil {
 		return err

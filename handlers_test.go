@@ -145,6 +145,18 @@ func TestOtherMethodsAre405(t *testing.T) {
 		assert.Equal(t, before.SessionID, after.SessionID)
 		assert.Empty(t, a.audit.Events())
 
+		// The person's routes and the JSON lists answer 405 for the methods
+		// they do not take; the consent route is not there at all without
+		// RequireConsent.
+		for path, allow := range map[string]string{"/admin/loginas/access/end": "POST", "/admin/loginas/access": "GET, POST", "/admin/loginas/live": "GET, POST"} {
+			r := c.do(http.MethodPut, path, nil, nil)
+			assert.Equalf(t, http.StatusMethodNotAllowed, r.status, "PUT %s", path)
+			assert.Equalf(t, allow, r.header.Get("Allow"), "PUT %s", path)
+		}
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			assert.Equalf(t, http.StatusNotFound, c.do(m, "/admin/loginas/access/consent", c.withToken(nil), nil).status, "%s to the consent route without RequireConsent", m)
+		}
+
 		// A GET to the logout route does not end an impersonation either.
 		c.mustSwitch("alice")
 		assert.Equal(t, http.StatusMethodNotAllowed, c.get(a.plugin.LogoutURL()).status)

@@ -338,7 +338,7 @@ func New(opts Options) (*Plugin, error) {
 		keys:       newSigner(opts.Secret, opts.PreviousSecrets),
 		origins:    origins,
 		csrfKeys:   deriveKeys(opts.Secret, opts.PreviousSecrets, "csrf"),
-		routes:     newRoutePaths(opts.Prefix),
+		routes:     newRoutePaths(opts.Prefix, opts.RequireConsent),
 		sessionKey: opts.SessionKey,
 		recordKey:  opts.RecordKey,
 		csrfKey:    opts.RecordKey + ".csrf",

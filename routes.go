@@ -10,6 +10,7 @@ import (
 
 // routePaths are the paths of the plugin's routes under one prefix.
 type routePaths struct {
+	consentOn bool // the consent route is mounted (Options.RequireConsent)
 	loginAs string // prefix + "/", followed by the target's ID
 	logout  string
 	access  string // GET: the person's own access data
@@ -18,8 +19,9 @@ type routePaths struct {
 	live    string // GET: every live impersonation
 }
 
-func newRoutePaths(prefix string) routePaths {
+func newRoutePaths(prefix string, consent bool) routePaths {
 	return routePaths{
+		consentOn: consent,
 		loginAs: prefix + "/",
 		logout:  prefix + "/logout",
 		access:  prefix + "/access",
@@ -40,7 +42,12 @@ func (r routePaths) reserved(id string) bool {
 // that is not the plugin's.
 func (r routePaths) allow(path string) string {
 	switch path {
-	case r.logout, r.end, r.consent:
+	case r.consent:
+		if r.consentOn {
+			return http.MethodPost
+		}
+		return ""
+	case r.logout, r.end:
 		return http.MethodPost
 	case r.access, r.live:
 		return http.MethodGet + ", " + http.MethodPost // POST: a user whose ID is "access" or "live"
