@@ -18,8 +18,12 @@ const (
 	banner          = `.loginas-banner`
 )
 
+// browserLifetime bounds the life of one test's Chromium.
+const browserLifetime = 3 * time.Minute
+
 // newBrowser starts a headless Chromium with a fresh profile and returns a
 // chromedp context for one tab. The browser is closed when the test ends.
+// Start the app first: the browser's lifetime runs from here.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	path := requireTool(t, "chromium")
@@ -40,7 +44,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("password-store", "basic"),
 		chromedp.WindowSize(1200, 800),
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), browserLifetime)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	tabCtx, cancelTab := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {
@@ -52,6 +56,19 @@ func newBrowser(t *testing.T) context.Context {
 		t.Fatalf("starting chromium: %v", err)
 	}
 	return tabCtx
+}
+
+// newPerson opens a tab in a new browser context of the browser: its own
+// cookies and storage, as a second browser on another machine would have.
+// It is closed when the test ends.
+func newPerson(t *testing.T, browser context.Context) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("opening a new browser context: %v", err)
+	}
+	return ctx
 }
 
 // stepTimeout bounds one browser step, so a page that never comes fails the
@@ -187,8 +204,8 @@ func switchToAlice(t *testing.T, ctx context.Context, base, reason string, shot 
 // return, and find both events in the audit trail.
 func TestBrowserLoginAsAndReturn(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	a := startApp(t, "example", appConfig{})
+	ctx := newBrowser(t)
 	signIn(t, ctx, a.URL, "admin", "admin")
 
 	const reason = "Ticket 4711: invoice list looks empty"
@@ -270,8 +287,8 @@ func anyRowHasAll(rows, words []string) bool {
 // "Log in as user" form to someone who may not impersonate.
 func TestBrowserStaffSeesNoButton(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	a := startApp(t, "example", appConfig{})
+	ctx := newBrowser(t)
 	signIn(t, ctx, a.URL, "staff", "staff")
 	do(t, ctx, "opening alice's user page",
 		chromedp.Navigate(a.URL+"/admin/users/"+aliceID),
@@ -305,8 +322,8 @@ func TestBrowserStaffSeesNoButton(t *testing.T) {
 func TestBrowserTimeLimit(t *testing.T) {
 	t.Parallel()
 	const limit = 3 * time.Second
-	ctx := newBrowser(t)
 	a := startApp(t, "example", appConfig{MaxDuration: limit.String()})
+	ctx := newBrowser(t)
 	signIn(t, ctx, a.URL, "admin", "admin")
 	switchToAlice(t, ctx, a.URL, "checking the time limit", false)
 	landing := runValue(t, ctx, "reading the location", chromedp.Location())

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -24,7 +23,7 @@ import (
 )
 
 // installHint is the message of a test that cannot find a tool it needs.
-const installHint = "install it: apt-get install -y chromium redis-server"
+const installHint = "install it: apt-get install -y chromium"
 
 // testSecret is the -secret given to every instance unless a test sets its own.
 const testSecret = "e2e-secret-0123456789abcdef0123456789abcdef"
@@ -32,8 +31,10 @@ const testSecret = "e2e-secret-0123456789abcdef0123456789abcdef"
 // Users seeded by the example, with their stable IDs.
 const (
 	adminID = "1"
+	rootID  = "2"
 	staffID = "3"
 	aliceID = "4"
+	bobID   = "5"
 )
 
 var build struct {
@@ -194,9 +195,12 @@ type app struct {
 }
 
 // appConfig holds the flags of one instance; empty fields are left out,
-// except DB (a fresh file) and Secret (testSecret).
+// except the database and Secret (testSecret). Without Database (a
+// PostgreSQL URL) or DB (an SQLite file), the instance gets a fresh copy of
+// a seeded SQLite database.
 type appConfig struct {
 	DB          string
+	Database    string
 	Redis       string
 	Secret      string
 	MaxDuration string
@@ -205,13 +209,18 @@ type appConfig struct {
 
 func (cfg appConfig) args(t testing.TB, addr string) []string {
 	t.Helper()
-	if cfg.DB == "" {
-		cfg.DB = filepath.Join(t.TempDir(), "example.db")
-	}
 	if cfg.Secret == "" {
 		cfg.Secret = testSecret
 	}
-	args := []string{"-addr", addr, "-db", cfg.DB, "-secret", cfg.Secret}
+	args := []string{"-addr", addr, "-secret", cfg.Secret}
+	switch {
+	case cfg.Database != "":
+		args = append(args, "-database", cfg.Database)
+	case cfg.DB != "":
+		args = append(args, "-db", cfg.DB)
+	default:
+		args = append(args, "-db", seededDB(t))
+	}
 	if cfg.Redis != "" {
 		args = append(args, "-redis", cfg.Redis)
 	}
@@ -221,41 +230,115 @@ func (cfg appConfig) args(t testing.TB, addr string) []string {
 	return append(args, cfg.Extra...)
 }
 
+// readyTimeout bounds the start of an instance. Seeding hashes six
+// passwords with bcrypt's default cost, which takes seconds under -race.
+const readyTimeout = 90 * time.Second
+
+var seedTemplate struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// seededDB returns a fresh copy of an SQLite database the example has
+// seeded, in a temporary directory of t. The template is made once per
+// run, so that each instance does not hash the six passwords again.
+func seededDB(t testing.TB) string {
+	t.Helper()
+	bin := exampleBinary(t)
+	seedTemplate.once.Do(func() {
+		path := filepath.Join(build.dir, "seeded.db")
+		p := startProc(t, "seeding example", bin, "-addr", "127.0.0.1:0", "-db", path, "-secret", testSecret)
+		deadline := time.Now().Add(readyTimeout)
+		for !strings.Contains(p.out.String(), "listening on http://") {
+			if p.exited() || time.Now().After(deadline) {
+				p.stop(t)
+				seedTemplate.err = fmt.Errorf("the example did not seed %s within %s (%v):\n%s", path, readyTimeout, p.err, tail(p.out.String(), 4000))
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		p.stop(t)
+		if !p.cmd.ProcessState.Success() {
+			seedTemplate.err = fmt.Errorf("the seeding example did not stop cleanly (%v):\n%s", p.err, tail(p.out.String(), 4000))
+			return
+		}
+		seedTemplate.path = path
+	})
+	if seedTemplate.err != nil {
+		t.Fatal(seedTemplate.err)
+	}
+	dir := t.TempDir()
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(seedTemplate.path + suffix)
+		if suffix != "" && os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "example.db"+suffix), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "example.db")
+}
+
 // startApp starts an instance on a free loopback port and waits until GET
 // /login answers 200. It is stopped when the test ends; its output is logged
 // if the test failed, and a data race it reports fails the test.
 func startApp(t testing.TB, name string, cfg appConfig) *app {
 	t.Helper()
+	return startApps(t, map[string]appConfig{name: cfg})[name]
+}
+
+// startApps starts several instances at once (their seeding runs in
+// parallel) and waits until each one answers, like startApp.
+func startApps(t testing.TB, cfgs map[string]appConfig) map[string]*app {
+	t.Helper()
 	bin := exampleBinary(t)
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	a := &app{name: name, URL: "http://" + addr}
-	a.proc = startProc(t, name, bin, cfg.args(t, addr)...)
-	t.Cleanup(func() {
-		a.proc.stop(t)
-		out := a.proc.out.String()
-		if strings.Contains(out, "WARNING: DATA RACE") {
-			t.Errorf("%s reported a data race:\n%s", name, out)
-		} else if t.Failed() {
-			t.Logf("output of %s:\n%s", name, tail(out, 8000))
-		}
-	})
+	apps := map[string]*app{}
+	for name, cfg := range cfgs {
+		addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+		a := &app{name: name, URL: "http://" + addr}
+		a.proc = startProc(t, name, bin, cfg.args(t, addr)...)
+		apps[name] = a
+		t.Cleanup(func() {
+			a.proc.stop(t)
+			out := a.proc.out.String()
+			if strings.Contains(out, "WARNING: DATA RACE") {
+				t.Errorf("%s reported a data race:\n%s", name, out)
+			} else if t.Failed() {
+				t.Logf("output of %s:\n%s", name, tail(out, 8000))
+			}
+		})
+	}
+	for _, a := range apps {
+		a.waitReady(t)
+	}
+	return apps
+}
+
+// waitReady polls GET /login until it answers 200.
+func (a *app) waitReady(t testing.TB) {
+	t.Helper()
 	probe := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(readyTimeout)
 	for {
 		res, err := probe.Get(a.URL + "/login")
 		if err == nil {
 			_, _ = io.Copy(io.Discard, res.Body)
 			_ = res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return a
+				return
 			}
 			err = fmt.Errorf("GET /login: %s", res.Status)
 		}
 		if a.proc.exited() {
-			t.Fatalf("%s exited before answering (%v):\n%s", name, a.proc.err, tail(a.proc.out.String(), 8000))
+			t.Fatalf("%s exited before answering (%v):\n%s", a.name, a.proc.err, tail(a.proc.out.String(), 8000))
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer GET /login within 30s: %v", name, err)
+			t.Fatalf("%s did not answer GET /login within %s: %v", a.name, readyTimeout, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -266,86 +349,6 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "…" + s[len(s)-n:]
-}
-
-// redisServer is a redis-server on a loopback port with append-only
-// persistence in a temporary directory; it can be stopped and started again
-// on the same port with the same data.
-type redisServer struct {
-	Addr string // 127.0.0.1:port
-	bin  string
-	port int
-	dir  string
-	proc *proc
-}
-
-func startRedis(t testing.TB) *redisServer {
-	t.Helper()
-	r := &redisServer{bin: requireTool(t, "redis-server"), port: freePort(t), dir: t.TempDir()}
-	r.Addr = "127.0.0.1:" + strconv.Itoa(r.port)
-	r.start(t)
-	t.Cleanup(func() {
-		if r.proc != nil {
-			r.proc.stop(t)
-			if t.Failed() {
-				t.Logf("output of redis-server:\n%s", tail(r.proc.out.String(), 4000))
-			}
-		}
-	})
-	return r
-}
-
-// start runs the server (again) and waits until it answers PING, which it
-// does only once its data is loaded.
-func (r *redisServer) start(t testing.TB) {
-	t.Helper()
-	r.proc = startProc(t, "redis-server", r.bin,
-		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
-		"--daemonize", "no", "--logfile", "")
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		err := redisPing(r.Addr)
-		if err == nil {
-			return
-		}
-		if r.proc.exited() {
-			t.Fatalf("redis-server exited (%v):\n%s", r.proc.err, r.proc.out.String())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not answer PING within 15s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop shuts the server down (SIGTERM) and waits for it to exit.
-func (r *redisServer) stop(t testing.TB) {
-	t.Helper()
-	r.proc.stop(t)
-	if err := redisPing(r.Addr); err == nil {
-		t.Fatalf("redis-server still answers on %s after stopping", r.Addr)
-	}
-}
-
-func redisPing(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(line) != "+PONG" {
-		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
-	}
-	return nil
 }
 
 // client is a plain HTTP client with a cookie jar, like one browser profile.
@@ -625,4 +628,73 @@ func (c *client) logoutForm(base, path string) htmlForm {
 		c.t.Fatalf("GET %s (status %d) has no form posting to /admin/loginas/logout:\n%s", path, page.Status, page.Body)
 	}
 	return form
+}
+
+var (
+	rowRe   = regexp.MustCompile(`(?is)<tr\b[^>]*>(.*?)</tr>`)
+	tagRe   = regexp.MustCompile(`(?s)<[^>]*>`)
+	spaceRe = regexp.MustCompile(`\s+`)
+)
+
+// textOf returns the text of an HTML fragment: tags dropped, entities
+// decoded, white space collapsed.
+func textOf(fragment string) string {
+	text := html.UnescapeString(tagRe.ReplaceAllString(fragment, " "))
+	return strings.TrimSpace(spaceRe.ReplaceAllString(text, " "))
+}
+
+// htmlRow is a row of a table of a page: its text and its forms.
+type htmlRow struct {
+	Text  string
+	Forms []htmlForm
+}
+
+// tableRows returns the body rows of every table of a page (rows with
+// header cells are left out), in order.
+func tableRows(page string) []htmlRow {
+	var rows []htmlRow
+	for _, m := range rowRe.FindAllStringSubmatch(page, -1) {
+		if strings.Contains(strings.ToLower(m[1]), "<th") {
+			continue
+		}
+		rows = append(rows, htmlRow{Text: textOf(m[1]), Forms: parseForms(m[1])})
+	}
+	return rows
+}
+
+// rowWith returns the first row whose text has all of words.
+func rowWith(rows []htmlRow, words ...string) (htmlRow, bool) {
+	for _, r := range rows {
+		if hasAll(r.Text, words...) {
+			return r, true
+		}
+	}
+	return htmlRow{}, false
+}
+
+func hasAll(text string, words ...string) bool {
+	for _, w := range words {
+		if !strings.Contains(text, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// htmlBlock is a <div> of a page with a given class: its text and forms.
+type htmlBlock struct {
+	Text  string
+	Forms []htmlForm
+}
+
+// blocks returns the <div class="class"> elements of a page, such as the
+// banner partial's loginas-in-use and loginas-notice. They must not hold
+// another <div>.
+func blocks(page, class string) []htmlBlock {
+	re := regexp.MustCompile(`(?is)<div class="` + regexp.QuoteMeta(class) + `"[^>]*>(.*?)</div>`)
+	var out []htmlBlock
+	for _, m := range re.FindAllStringSubmatch(page, -1) {
+		out = append(out, htmlBlock{Text: textOf(m[1]), Forms: parseForms(m[1])})
+	}
+	return out
 }
