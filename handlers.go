@@ -384,24 +384,43 @@ func (r *request) signedInUser() (User, bool) {
 
 // End ends the impersonation with the given ID on every instance that
 // shares the Store: its session is signed out on its next request. It is
-// audited as end, cause ended_by_admin. Ending one that has already ended
-// does nothing.
+// audited as end, cause ended_by_admin; pass the request's *gin.Context as
+// ctx and the event also names who ended it and from where. Ending one that
+// has already ended does nothing.
 func (p *Plugin) End(ctx context.Context, impersonationID string) error {
-	_, err := p.endEntries(ctx, Selector{ID: impersonationID}, CauseEndedByAdmin, "")
+	_, err := p.endEntries(ctx, Selector{ID: impersonationID}, CauseEndedByAdmin, p.endedBy(ctx))
 	return err
 }
 
 // EndAll ends every impersonation that actorID has started so far, on every
 // instance that shares the Store: each one is signed out on its next
-// request, audited as end with cause ended. The actor's own session is
-// untouched, and new impersonations may start afterwards. It compares no
-// clocks: the Store marks the live entries.
+// request, audited as end with cause ended (with the request's
+// *gin.Context as ctx, the events name who ended them). The actor's own
+// session is untouched, and new impersonations may start afterwards. It
+// compares no clocks: the Store marks the live entries.
 func (p *Plugin) EndAll(ctx context.Context, actorID string) error {
 	if err := ParseID(actorID); err != nil {
 		return err
 	}
-	_, err := p.endEntries(ctx, Selector{ActorID: actorID}, CauseEnded, "")
+	_, err := p.endEntries(ctx, Selector{ActorID: actorID}, CauseEnded, p.endedBy(ctx))
 	return err
+}
+
+// endedBy names, for the audit trail, the signed-in user of the request when
+// ctx is one's gin context.
+func (p *Plugin) endedBy(ctx context.Context) string {
+	c, ok := ctx.(*gin.Context)
+	if !ok {
+		return ""
+	}
+	s, _, err := sessionOf(c)
+	if err != nil {
+		return ""
+	}
+	if id := sessionID(s.Get(p.sessionKey)); id != "" {
+		return "ended by " + printableID(id)
+	}
+	return ""
 }
 
 // endEntries ends what sel picks in the Store and records each end that

@@ -885,3 +885,24 @@ func TestJSONClients(t *testing.T) {
 		assert.Contains(t, r.jsonBody(t)["error"], "Forbidden")
 	})
 }
+
+// End and EndAll, called with the request's gin context, name in the audit
+// trail who ended the impersonations, and from where.
+func TestEndAndEndAllNameWhoEnded(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, cookieStore, withRoutes(func(r *gin.Engine, p *loginas.Plugin) {
+		r.POST("/test/end-all", func(c *gin.Context) {
+			if err := p.EndAll(c, c.PostForm("actor")); err != nil {
+				c.AbortWithStatus(http.StatusServiceUnavailable)
+			}
+		})
+	}))
+	actor := a.signedIn("admin")
+	actor.mustSwitch("alice")
+	root := a.signedIn("root")
+	require.Equal(t, http.StatusOK, root.post("/test/end-all", url.Values{"actor": {"admin"}}).status)
+	e := a.audit.only(t, loginas.ActionEnd, loginas.CauseEnded)
+	assert.Equal(t, "ended by root", e.Detail)
+	assert.Equal(t, "/test/end-all", e.Path)
+	assert.NotEmpty(t, e.ClientIP)
+}

@@ -41,6 +41,7 @@ func eventRows(events []sqlstore.StoredEvent) []eventRow {
 			Action: string(e.Action), Cause: string(e.Cause),
 			ActorID: e.ActorID, ActorName: e.ActorName, TargetID: e.TargetID, TargetName: e.TargetName,
 			Reason: e.Reason, Detail: e.Detail, IP: e.ClientIP, UserAgent: e.UserAgent, Method: e.Method, Path: e.Path,
+			Impersonation: e.ImpersonationID, ImpersonationShort: e.ImpersonationID[:min(8, len(e.ImpersonationID))],
 		}
 	}
 	return rows
@@ -267,7 +268,7 @@ func (app *App) endImpersonations(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := app.plugin.EndAll(c.Request.Context(), u.IDString()); err != nil {
+	if err := app.plugin.EndAll(c, u.IDString()); err != nil {
 		app.dbFailed(c, err)
 		return
 	}

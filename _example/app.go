@@ -95,8 +95,9 @@ func deriveKey(secret []byte, purpose string) []byte {
 }
 
 // newApp opens the database, seeds it, sets up the session store and the
-// plugin, and returns the router. Close the App when done.
-func newApp(cfg config) (*gin.Engine, *App, error) {
+// plugin, and returns the router. Seeding stops when ctx is done. Close the
+// App when done.
+func newApp(ctx context.Context, cfg config) (*gin.Engine, *App, error) {
 	if len(cfg.Secret) == 0 {
 		return nil, nil, errors.New("a secret is required")
 	}
@@ -133,7 +134,7 @@ func newApp(cfg config) (*gin.Engine, *App, error) {
 	app.db = db
 	db.now = cfg.Clock
 	app.closers = append(app.closers, db.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	if app.seeded, err = db.seed(ctx, cfg.SeedUsers, cfg.BcryptCost); err != nil {
 		return nil, nil, fmt.Errorf("seeding the database: %w", err)

@@ -64,7 +64,7 @@ func startApp(t *testing.T, edit func(*config)) (*httptest.Server, *App) {
 	if edit != nil {
 		edit(&cfg)
 	}
-	router, app, err := newApp(cfg)
+	router, app, err := newApp(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
@@ -971,7 +971,7 @@ func TestRedisSessions(t *testing.T) {
 
 func TestRedisUnreachableAtStart(t *testing.T) {
 	t.Parallel()
-	_, _, err := newApp(config{
+	_, _, err := newApp(context.Background(), config{
 		Secret:      []byte(testSecret),
 		MaxDuration: time.Hour,
 		BcryptCost:  bcrypt.MinCost,
@@ -1041,7 +1041,7 @@ func TestNewAppRejectsBadConfig(t *testing.T) {
 			t.Parallel()
 			cfg := config{Secret: []byte(testSecret), MaxDuration: time.Hour, BcryptCost: bcrypt.MinCost}
 			tt.edit(&cfg)
-			if _, _, err := newApp(cfg); err == nil {
+			if _, _, err := newApp(context.Background(), cfg); err == nil {
 				t.Errorf("newApp accepted the config")
 			}
 		})

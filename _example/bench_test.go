@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"html"
 	"io"
 	"log/slog"
@@ -75,7 +76,7 @@ func (bb *benchBrowser) token(page, action string) string {
 func BenchmarkCycle(b *testing.B) {
 	for _, seed := range []int{1000, 100_000} {
 		b.Run("audit="+strconv.Itoa(seed), func(b *testing.B) {
-			router, app, err := newApp(config{
+			router, app, err := newApp(context.Background(), config{
 				Secret: []byte(testSecret), MaxDuration: time.Hour, BcryptCost: bcrypt.MinCost,
 				SeedUsers: 100, SeedAudit: seed, Logger: slog.New(slog.DiscardHandler),
 			})

@@ -180,13 +180,8 @@ func sqliteDSN(path string) string {
 // migrate creates the app's tables and the plugin's, and prepares the
 // statements every request runs.
 func (db *DB) migrate(ctx context.Context) error {
-	for stmt := range strings.SplitSeq(appSchema(db.dialect), ";") {
-		if strings.TrimSpace(stmt) == "" {
-			continue
-		}
-		if _, err := db.sql.ExecContext(ctx, stmt); err != nil {
-			return err
-		}
+	if err := db.createAppTables(ctx); err != nil {
+		return err
 	}
 	if err := db.Plugin.Migrate(ctx); err != nil {
 		return err
@@ -194,6 +189,31 @@ func (db *DB) migrate(ctx context.Context) error {
 	var err error
 	db.userByID, err = db.sql.PrepareContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`)
 	return err
+}
+
+// createAppTables creates the app's tables. Instances that start at once on
+// one PostgreSQL database take turns (CREATE TABLE IF NOT EXISTS is not safe
+// against itself there); on SQLite the busy timeout serializes them.
+func (db *DB) createAppTables(ctx context.Context) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if db.dialect == sqlstore.Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7419061)`); err != nil {
+			return err
+		}
+	}
+	for stmt := range strings.SplitSeq(appSchema(db.dialect), ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // Close closes the database.
@@ -216,6 +236,9 @@ func (db *DB) seed(ctx context.Context, extra int, cost int) (bool, error) {
 	var named, extras [][]byte
 	if empty {
 		for _, u := range seedUsers {
+			if err := ctx.Err(); err != nil {
+				return false, err
+			}
 			hash, err := bcrypt.GenerateFromPassword([]byte(u.name), cost)
 			if err != nil {
 				return false, err
@@ -224,7 +247,7 @@ func (db *DB) seed(ctx context.Context, extra int, cost int) (bool, error) {
 		}
 	}
 	if missing {
-		if extras, err = hashLoadUsers(extra, bcrypt.MinCost); err != nil {
+		if extras, err = hashLoadUsers(ctx, extra, bcrypt.MinCost); err != nil {
 			return false, err
 		}
 	}
@@ -282,8 +305,8 @@ func displayNameOf(name string) string {
 }
 
 // hashLoadUsers hashes the passwords of the n extra users on every core:
-// each password is the user's name.
-func hashLoadUsers(n, cost int) ([][]byte, error) {
+// each password is the user's name. It stops early when ctx is done.
+func hashLoadUsers(ctx context.Context, n, cost int) ([][]byte, error) {
 	hashes := make([][]byte, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -296,11 +319,14 @@ func hashLoadUsers(n, cost int) ([][]byte, error) {
 		})
 	}
 	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	return hashes, errors.Join(errs...)
+	return hashes, errors.Join(ctx.Err(), errors.Join(errs...))
 }
 
 const userColumns = `id, username, display_name, email, password_hash, is_staff, is_superuser, is_active, joined, last_login`

@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 
-	router, app, err := newApp(cfg)
+	router, app, err := newApp(ctx, cfg)
 	if err != nil {
 		return err
 	}
