@@ -30,6 +30,9 @@ type eventRow struct {
 	Action, Cause                               string
 	ActorID, ActorName, TargetID, TargetName    string
 	Reason, Detail, IP, UserAgent, Method, Path string
+	// Impersonation is the ID the events of one impersonation share;
+	// ImpersonationShort its first eight characters, for the table.
+	Impersonation, ImpersonationShort string
 }
 
 // eventRows turns stored events into rows of the events table.
