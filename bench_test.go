@@ -177,8 +177,10 @@ func benchPage(b *testing.B, a *testApp, s benchSession, wantBody string) {
 }
 
 // BenchmarkRequest measures one GET of an app page: without the plugin
-// (baseline), with it on a normal signed-in session, and with it on an
-// impersonated session (record check and revalidation).
+// (baseline), with it on a session as the app's own sign-in made it
+// (signed-in), on the same after a page issued it a CSRF token
+// (signed-in-token), and on an impersonated session (record check, Store
+// lookup and revalidation).
 func BenchmarkRequest(b *testing.B) {
 	for _, st := range sessionStores {
 		b.Run("store="+st.name+"/case=baseline", func(b *testing.B) {
@@ -186,6 +188,10 @@ func BenchmarkRequest(b *testing.B) {
 			benchPage(b, app, benchSignIn(b, app, "admin"), "admin")
 		})
 		b.Run("store="+st.name+"/case=signed-in", func(b *testing.B) {
+			app := benchApp(b, st, true)
+			benchPage(b, app, benchSession{cookie: cookieHeader(benchClient(b, app, "admin").cookies())}, "admin")
+		})
+		b.Run("store="+st.name+"/case=signed-in-token", func(b *testing.B) {
 			app := benchApp(b, st, true)
 			benchPage(b, app, benchSignIn(b, app, "admin"), "admin")
 		})

@@ -104,8 +104,9 @@ func (p *Plugin) setImpersonation(c *gin.Context, imp *Impersonation) {
 		c.Writer.Header().Del(HeaderImpersonator)
 	} else {
 		c.Set(impersonationKey{}, imp)
-		c.Header(HeaderImpersonatedUser, imp.Target.ID)
-		c.Header(HeaderImpersonator, imp.Actor.ID)
+		h := c.Writer.Header() // the names are canonical already
+		h[HeaderImpersonatedUser] = []string{imp.Target.ID}
+		h[HeaderImpersonator] = []string{imp.Actor.ID}
 	}
 	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), impersonationKey{}, imp))
 }
