@@ -10,24 +10,24 @@ import (
 
 // routePaths are the paths of the plugin's routes under one prefix.
 type routePaths struct {
-	consentOn bool // the consent route is mounted (Options.RequireConsent)
-	loginAs string // prefix + "/", followed by the target's ID
-	logout  string
-	access  string // GET: the person's own access data
-	end     string // POST: end one impersonation
-	consent string // POST: grant or withdraw consent
-	live    string // GET: every live impersonation
+	consentOn bool   // the consent route is mounted (Options.RequireConsent)
+	loginAs   string // prefix + "/", followed by the target's ID
+	logout    string
+	access    string // GET: the person's own access data
+	end       string // POST: end one impersonation
+	consent   string // POST: grant or withdraw consent
+	live      string // GET: every live impersonation
 }
 
 func newRoutePaths(prefix string, consent bool) routePaths {
 	return routePaths{
 		consentOn: consent,
-		loginAs: prefix + "/",
-		logout:  prefix + "/logout",
-		access:  prefix + "/access",
-		end:     prefix + "/access/end",
-		consent: prefix + "/access/consent",
-		live:    prefix + "/live",
+		loginAs:   prefix + "/",
+		logout:    prefix + "/logout",
+		access:    prefix + "/access",
+		end:       prefix + "/access/end",
+		consent:   prefix + "/access/consent",
+		live:      prefix + "/live",
 	}
 }
 
