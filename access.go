@@ -107,11 +107,11 @@ func (p *Plugin) consentForm(c *gin.Context, msg *Messages, me string) ConsentFo
 		Visible: true, Action: p.routes.consent, CSRFField: CSRFField, CSRFToken: Token(c),
 		Title: msg.ConsentTitle, GrantLabel: msg.GrantLabel, GrantButton: msg.GrantButton, WithdrawLabel: msg.WithdrawLabel, Text: msg.ConsentNone,
 	}
-	until, err := p.consents.Consent(c, me)
+	until, err := p.liveConsent(c, me)
 	if err != nil {
 		p.opts.Logger.Error("loginas: reading a consent", "user", me, "err", err)
 	}
-	if p.opts.Clock().Before(until) {
+	if !until.IsZero() {
 		f.Granted, f.Until, f.Text = true, until, fillTime(msg.ConsentUntil, until)
 	}
 	for _, d := range p.opts.ConsentDurations {
@@ -212,13 +212,10 @@ func (p *Plugin) accessJSON(c *gin.Context) {
 	}
 	body := gin.H{"history": p.accessList(msg, entries, true), "in_use": p.accessList(msg, live, true)}
 	if p.opts.RequireConsent {
-		until, err := p.consents.Consent(c, me)
+		until, err := p.liveConsent(c, me)
 		if err != nil {
-			p.fail(c, fmt.Errorf("%w: reading consent: %w", ErrStore, err))
+			p.fail(c, err)
 			return
-		}
-		if !now.Before(until) {
-			until = time.Time{}
 		}
 		body["consent"] = consentJSON(until)
 	}

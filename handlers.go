@@ -57,11 +57,11 @@ func (p *Plugin) loginAs(c *gin.Context) {
 	r.reason = reason
 	var consentUntil time.Time
 	if p.opts.RequireConsent {
-		if consentUntil, err = p.consents.Consent(c, target.ID); err != nil {
-			p.fail(c, fmt.Errorf("%w: reading the consent of %s: %w", ErrStore, target.ID, err))
+		if consentUntil, err = p.liveConsent(c, target.ID); err != nil {
+			p.fail(c, err)
 			return
 		}
-		if !p.opts.Clock().Before(consentUntil) {
+		if consentUntil.IsZero() {
 			r.refuse(CauseNoConsent, "RequireConsent: the target has no live grant")
 			return
 		}
@@ -326,12 +326,14 @@ func (p *Plugin) consent(c *gin.Context) {
 	e.Deadline = until
 	if until.IsZero() {
 		e.Cause = CauseWithdrawn
+	}
+	_ = p.audit(c, e)
+	if until.IsZero() {
 		if _, err := p.endEntries(c, Selector{TargetID: me.ID}, CauseConsentWithdrawn, ""); err != nil {
 			p.fail(c, err)
 			return
 		}
 	}
-	_ = p.audit(c, e)
 	r.answer(gin.H{"consent": consentJSON(until)}, flash, r.next(p.back(c)))
 }
 
@@ -509,6 +511,19 @@ func (p *Plugin) stateJSON(imp *Impersonation) gin.H {
 		"impersonator":  p.userJSON(imp.Actor),
 		"deadline":      imp.Deadline.UTC().Format(time.RFC3339),
 	}
+}
+
+// liveConsent returns until when the person's grant lasts, or the zero time
+// when they have none that lasts past now.
+func (p *Plugin) liveConsent(ctx context.Context, targetID string) (time.Time, error) {
+	until, err := p.consents.Consent(ctx, targetID)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: reading the consent of %s: %w", ErrStore, targetID, err)
+	}
+	if !p.opts.Clock().Before(until) {
+		return time.Time{}, nil
+	}
+	return until, nil
 }
 
 func consentJSON(until time.Time) gin.H {

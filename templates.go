@@ -183,11 +183,11 @@ func (p *Plugin) buttonCause(c *gin.Context, target User) Cause {
 		return hidden(r.Cause, "a permission rule refused (CanImpersonate, the hard rules or CanLoginAs)")
 	}
 	if p.opts.RequireConsent {
-		until, err := p.consents.Consent(c, target.ID)
+		until, err := p.liveConsent(c, target.ID)
 		if err != nil {
-			return hidden(CauseFailed, "reading the consent: %v", err)
+			return hidden(CauseFailed, "%v", err)
 		}
-		if !p.opts.Clock().Before(until) {
+		if until.IsZero() {
 			return hidden(CauseNoConsent, "RequireConsent, and the target has no live grant")
 		}
 	}
