@@ -447,7 +447,7 @@ func (p *Plugin) endEntries(ctx context.Context, sel Selector, cause Cause, deta
 // record writes e to the History, unless the History is the Store, which
 // has it already.
 func (p *Plugin) record(ctx context.Context, e Entry) error {
-	if p.opts.History == nil || any(p.opts.History) == any(p.opts.Store) {
+	if !p.separateHistory {
 		return nil
 	}
 	return p.opts.History.Record(ctx, e)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -276,6 +277,9 @@ type Plugin struct {
 	// string to an interface on every request allocates.
 	sessionKey, recordKey, csrfKey any
 	consents                       Consents // nil unless the Store or History has it
+	// separateHistory says the History is not the Store, so it hears of
+	// every start and end itself.
+	separateHistory bool
 	// started is when this instance was made: a record older than that and
 	// unknown to an in-memory Store is one the restart ended.
 	started time.Time
@@ -334,20 +338,28 @@ func New(opts Options) (*Plugin, error) {
 		return nil, errors.New("loginas: invalid options:\n  - " + strings.Join(problems, "\n  - "))
 	}
 	p := &Plugin{
-		opts:       opts,
-		keys:       newSigner(opts.Secret, opts.PreviousSecrets),
-		origins:    origins,
-		csrfKeys:   deriveKeys(opts.Secret, opts.PreviousSecrets, "csrf"),
-		routes:     newRoutePaths(opts.Prefix, opts.RequireConsent),
-		sessionKey: opts.SessionKey,
-		recordKey:  opts.RecordKey,
-		csrfKey:    opts.RecordKey + ".csrf",
-		consents:   consents,
-		started:    opts.Clock(),
-		quiet:      newRateLog(opts.Logger, time.Minute),
+		opts:            opts,
+		keys:            newSigner(opts.Secret, opts.PreviousSecrets),
+		origins:         origins,
+		csrfKeys:        deriveKeys(opts.Secret, opts.PreviousSecrets, "csrf"),
+		routes:          newRoutePaths(opts.Prefix, opts.RequireConsent),
+		sessionKey:      opts.SessionKey,
+		recordKey:       opts.RecordKey,
+		csrfKey:         opts.RecordKey + ".csrf",
+		consents:        consents,
+		separateHistory: opts.History != nil && !sameValue(opts.History, opts.Store),
+		started:         opts.Clock(),
+		quiet:           newRateLog(opts.Logger, time.Minute),
 	}
 	p.exempt = map[string]bool{handlerName(p.logout): true, handlerName(p.returnRoute): true}
 	return p, nil
+}
+
+// sameValue reports whether a and b hold the same value, without the panic
+// of == on values of a type that cannot be compared (a struct holding a
+// map, say).
+func sameValue(a, b any) bool {
+	return reflect.TypeOf(a) == reflect.TypeOf(b) && reflect.ValueOf(a).Comparable() && a == b
 }
 
 // fillDefaults replaces zero values with their documented defaults.

@@ -217,3 +217,29 @@ func TestEndAllReachesEveryInstance(t *testing.T) {
 	onA.mustSwitch("alice")
 	assert.True(t, onA.state().Impersonated)
 }
+
+// uncomparableStore is a Store and History of a type that == cannot
+// compare: a struct holding a map.
+type uncomparableStore struct {
+	loginas.Store
+	storeHistory
+	tags map[string]string
+}
+
+// storeHistory names the embedded History, whose own name would hide its
+// History method.
+type storeHistory interface{ loginas.History }
+
+// A Store whose type cannot be compared, given as Store and History too,
+// works: the plugin never compares it with ==, which would panic.
+func TestStoreOfAnUncomparableType(t *testing.T) {
+	t.Parallel()
+	mem := loginas.NewMemoryStore()
+	store := uncomparableStore{Store: mem, storeHistory: mem.(loginas.History), tags: map[string]string{}}
+	a := newApp(t, cookieStore, withOptions(func(o *loginas.Options) { o.Store, o.History = store, store }))
+	c := a.signedIn("admin")
+	c.mustSwitch("alice")
+	require.Equal(t, http.StatusSeeOther, c.logout(nil).status)
+	assert.Equal(t, "admin", c.state().user())
+	assert.Equal(t, []string{"start/", "end/logout"}, a.audit.summary())
+}
