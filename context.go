@@ -345,26 +345,6 @@ func sessionID(v any) string {
 	switch id := v.(type) {
 	case string:
 		return id
-	case int:
-		return strconv.Itoa(id)
-	case int8:
-		return strconv.FormatInt(int64(id), 10)
-	case int16:
-		return strconv.FormatInt(int64(id), 10)
-	case int32:
-		return strconv.FormatInt(int64(id), 10)
-	case int64:
-		return strconv.FormatInt(id, 10)
-	case uint:
-		return strconv.FormatUint(uint64(id), 10)
-	case uint8:
-		return strconv.FormatUint(uint64(id), 10)
-	case uint16:
-		return strconv.FormatUint(uint64(id), 10)
-	case uint32:
-		return strconv.FormatUint(uint64(id), 10)
-	case uint64:
-		return strconv.FormatUint(id, 10)
 	case nil:
 		return ""
 	}
