@@ -54,7 +54,8 @@
 // Register mounts POST /admin/loginas/:id (switch) and POST
 // /admin/loginas/logout (return to the actor, or a plain logout), the routes
 // of the person's side (their access history, ending an impersonation of
-// their account, consent), and a middleware that sets
+// their account, and with RequireConsent their consent), the live list for
+// those CanManage allows, and a middleware that sets
 // c.GetBool("is_impersonated") on every request. The embedded partials
 // render the button for a user's admin page, the banner for the layout and
 // the person's pages: through FuncMap for apps that load templates with
@@ -70,8 +71,8 @@
 // The state-changing routes accept only POST, pass Go's
 // http.CrossOriginProtection, and need the CSRF token that the partials
 // carry: bound to the session, masked afresh on every page, compared in
-// constant time. By default only active superusers may log in as others; nobody may log in as a superuser, a disabled user or
-// themselves, or start a second impersonation inside the first. Actors who
+// constant time. By default only active superusers may log in as others;
+// nobody may log in as a superuser, a disabled user or themselves, or start a second impersonation inside the first. Actors who
 // may not impersonate learn nothing about which user IDs exist.
 //
 // A switch replaces the session with a new one: nothing of the actor's data
@@ -85,7 +86,7 @@
 // request the actor's right to impersonate the target is checked again; a
 // forged, expired, ended or no longer permitted session is signed out
 // completely, never turned back into the actor's. Every start, end and
-// refusal of a signed-in user goes to the audit trail, with the reason the
+// refusal of a signed-in user (but a 405) goes to the audit trail, with the reason the
 // actor gave. The README's security model has a table of what holds in each
 // configuration.
 //

@@ -54,9 +54,10 @@ type Store interface {
 	Start(ctx context.Context, e Entry) error
 
 	// Entry returns the entry with the given ID, or ErrNoEntry. It is asked
-	// on every impersonated request. A store may drop an entry once its
-	// deadline has passed, since the plugin refuses the impersonation then
-	// anyway; keeping it a little longer lets the first request after the
+	// on every impersonated request. A store may drop an entry some time
+	// after its deadline, since the plugin refuses the impersonation then
+	// anyway; keeping it a while (CheckStore expects at least 30 seconds;
+	// the shipped stores keep it a minute) lets the first request after the
 	// deadline record the expiry.
 	Entry(ctx context.Context, id string) (Entry, error)
 

@@ -161,7 +161,8 @@ func (c *Client) Token(t TB) string {
 
 // LoginAs switches the client's session to the user with the given ID,
 // with an optional reason for the audit trail, and fails t unless the
-// plugin answers that the switch was made. The client must be signed in as
+// plugin answers that the switch was made to the user whose ID is exactly
+// id (not another spelling of it that FindUser also finds). The client must be signed in as
 // someone allowed to (see "Signing in" in the package documentation).
 //
 // It posts the way a script does (Accept: application/json), so the plugin

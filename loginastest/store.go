@@ -15,8 +15,9 @@ import (
 
 // The Check functions test an implementation of the plugin's storage
 // interfaces against the contract the plugin relies on, as subtests of t.
-// The memory store, the sqlstore module and the redisstore module run them;
-// so can an app's own implementation:
+// The memory store and the sqlstore module run all three, the redisstore
+// module (which keeps no history) CheckStore and CheckConsents; so can an
+// app's own implementation:
 //
 //	func TestMyStore(t *testing.T) {
 //		loginastest.CheckStore(t, func(t *testing.T) loginas.Store { return mystore.New(testDB(t)) })
@@ -110,7 +111,8 @@ func CheckStore(t *testing.T, open func(t *testing.T) loginas.Store) {
 			expired.Deadline = now.Add(-time.Hour)
 			done := newEntry(now)
 			done.ActorID, done.TargetID = first.ActorID, first.TargetID
-			other := c.other(newEntry(now))
+			// Another impersonation that shares first's other user.
+			other := c.other(first)
 			other.ID = randomID()
 			for _, e := range []loginas.Entry{first, second, expired, done, other} {
 				mustStart(t, s, e)
