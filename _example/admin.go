@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-contrib/sessions"
@@ -84,9 +83,9 @@ type userListData struct {
 }
 
 func (app *App) userList(c *gin.Context) {
-	q := strings.TrimSpace(c.Query("q"))
-	if len(q) > 150 {
-		q = q[:150]
+	q, ok := cleanText(c.Query("q"), 150) // text PostgreSQL would refuse searches for nothing
+	if !ok {
+		q = ""
 	}
 	after, _ := strconv.ParseInt(c.Query("after"), 10, 64)
 	users, err := app.db.Users(c.Request.Context(), q, max(after, 0), usersPerPage+1)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-contrib/sessions"
@@ -177,9 +176,9 @@ func (app *App) loginPage(c *gin.Context) {
 
 func (app *App) login(c *gin.Context) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 16<<10)
-	username := strings.TrimSpace(c.PostForm("username"))
+	username, valid := cleanText(c.PostForm("username"), 150)
 	password := c.PostForm("password")
-	d := loginData{Username: username, Next: localOrEmpty(c.PostForm("next"))}
+	d := loginData{Username: echoText(username), Next: localOrEmpty(c.PostForm("next"))}
 	if loginas.IsImpersonated(c) {
 		d.Blocked = true
 		app.render(c, http.StatusConflict, "login", Page{Title: "Log in", Section: "login", Data: d})
@@ -191,7 +190,7 @@ func (app *App) login(c *gin.Context) {
 	}
 	var u *User
 	var err error
-	if username != "" && len(username) <= 150 {
+	if valid { // text PostgreSQL would refuse (invalid UTF-8, NUL) names nobody
 		u, err = app.db.UserByName(c.Request.Context(), username)
 	} else {
 		err = errNoUser

@@ -296,6 +296,20 @@ func TestFleetOnPostgresAndRedis(t *testing.T) {
 		f.retired(t, "cookie from before the switch", adminCookies)
 	})
 
+	f.step("text PostgreSQL refuses (invalid UTF-8, NUL) answers 4xx, never 5xx", func(t *testing.T) {
+		anon := newClient(t)
+		for _, name := range []string{"\xff", "a\x00b"} {
+			if r := anon.post(a.URL+"/login", url.Values{"username": {name}, "password": {"x"}}); r.Status < 400 || r.Status > 499 {
+				t.Errorf("POST /login with username %q: status %d, want 4xx", name, r.Status)
+			}
+		}
+		for _, q := range []string{"\xff", "x\x00", strings.Repeat("a", 149) + "é"} {
+			if r := rt.get(b.URL + "/admin/users?q=" + url.QueryEscape(q)); r.Status != http.StatusOK {
+				t.Errorf("GET /admin/users?q=%q: status %d, want 200", q, r.Status)
+			}
+		}
+	})
+
 	f.step("the live list on B shows an impersonation started on A", func(t *testing.T) {
 		row, ok := rowWith(livePage(t, rt, b), "admin", "alice", reasonReturn)
 		if !ok {
