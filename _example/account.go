@@ -35,7 +35,6 @@ func (app *App) renderAccount(c *gin.Context, status int, d accountData) {
 // changePassword sets a new password for the signed-in user and renews the
 // session.
 func (app *App) changePassword(c *gin.Context) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 16<<10)
 	v, _ := viewerOf(c)
 	fail := func(status int, msg string) {
 		app.renderAccount(c, status, accountData{Error: msg, Email: v.Email})
@@ -63,8 +62,7 @@ func (app *App) changePassword(c *gin.Context) {
 	}
 	values := map[string]any{userIDKey: v.IDString(), flashKey: []any{"Your password has been changed."}}
 	if err := loginas.RenewSession(c, values); err != nil {
-		app.log.Error("saving the session", "err", err)
-		app.renderError(c, http.StatusServiceUnavailable, storeUnavailable)
+		app.sessionFailed(c, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/account")
@@ -73,7 +71,6 @@ func (app *App) changePassword(c *gin.Context) {
 // changeEmail sets the signed-in user's e-mail address: where password
 // resets would go, so it is a credential too.
 func (app *App) changeEmail(c *gin.Context) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 16<<10)
 	v, _ := viewerOf(c)
 	raw := c.PostForm("email")
 	email, ok := cleanEmail(raw)

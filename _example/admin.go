@@ -52,26 +52,30 @@ func eventRows(events []sqlstore.StoredEvent) []eventRow {
 type dashboardData struct {
 	Counts        UserCounts
 	StartsLastDay int
-	Live          int
-	Recent        []eventRow
+	// Live is the live impersonations' list, for the count; it is empty
+	// (not Visible) for the staff, whom CanManage does not allow to see it.
+	Live   loginas.LiveList
+	Recent []eventRow
 }
 
 func (app *App) dashboard(c *gin.Context) {
 	ctx := c.Request.Context()
 	var d dashboardData
 	var err error
-	var recent []sqlstore.StoredEvent
-	if d.Counts, err = app.db.CountUsers(ctx); err == nil {
-		if d.StartsLastDay, err = app.db.Plugin.CountSince(ctx, loginas.ActionStart, app.cfg.Clock().Add(-24*time.Hour)); err == nil {
-			recent, err = app.db.Plugin.Events(ctx, sqlstore.EventQuery{Limit: 8})
-		}
+	if d.Counts, err = app.db.CountUsers(ctx); err != nil {
+		app.dbFailed(c, err)
+		return
 	}
-	d.Recent = eventRows(recent)
+	if d.StartsLastDay, err = app.db.Plugin.CountSince(ctx, loginas.ActionStart, app.cfg.Clock().Add(-24*time.Hour)); err != nil {
+		app.dbFailed(c, err)
+		return
+	}
+	recent, err := app.db.Plugin.Events(ctx, sqlstore.EventQuery{Limit: 8})
 	if err != nil {
 		app.dbFailed(c, err)
 		return
 	}
-	d.Live = len(loginas.LiveFor(c).Items)
+	d.Recent, d.Live = eventRows(recent), loginas.LiveFor(c)
 	app.render(c, http.StatusOK, "dashboard", Page{Title: "Dashboard", Section: "dashboard", Data: d})
 }
 
@@ -204,6 +208,12 @@ func (app *App) dbFailed(c *gin.Context, err error) {
 	app.renderError(c, http.StatusInternalServerError, "The user database is unavailable, try again.")
 }
 
+// sessionFailed answers a session that could not be saved.
+func (app *App) sessionFailed(c *gin.Context, err error) {
+	app.log.Error("saving the session", "path", c.Request.URL.Path, "err", err)
+	app.renderError(c, http.StatusServiceUnavailable, storeUnavailable)
+}
+
 // targetUser loads the user named by the :id parameter, answering 404 or
 // 500 itself when it cannot.
 func (app *App) targetUser(c *gin.Context) (*User, bool) {
@@ -229,8 +239,7 @@ func (app *App) flashAndRedirect(c *gin.Context, msg, dest string) {
 	s := sessions.Default(c)
 	s.AddFlash(msg)
 	if err := s.Save(); err != nil {
-		app.log.Error("saving the session", "err", err)
-		app.renderError(c, http.StatusServiceUnavailable, storeUnavailable)
+		app.sessionFailed(c, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, dest)

@@ -77,7 +77,6 @@ func (app *App) renderAPIKeys(c *gin.Context, status int, d apiKeysData) {
 // createAPIKey makes a key for the signed-in user and shows it once: the
 // database keeps only its hash and its last four characters.
 func (app *App) createAPIKey(c *gin.Context) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 16<<10)
 	v, _ := viewerOf(c)
 	raw := c.PostForm("name")
 	name, ok := cleanText(raw, maxKeyNameLength)

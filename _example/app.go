@@ -352,8 +352,7 @@ func (app *App) render(c *gin.Context, status int, name string, page Page) {
 			}
 		}
 		if err := s.Save(); err != nil {
-			app.log.Error("saving the session", "err", err)
-			app.renderError(c, http.StatusServiceUnavailable, storeUnavailable)
+			app.sessionFailed(c, err)
 			return
 		}
 	}

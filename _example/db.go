@@ -536,9 +536,9 @@ func (db *DB) seedAudit(ctx context.Context, n, users int) error {
 		if name, ok := names[id]; ok {
 			return name
 		}
-		name := loadUserName(id - len(seedUsers))
+		name := loadUserName(id - len(seedUsers)) // the plugin's names are the usernames
 		if id <= len(seedUsers) {
-			name = displayNameOf(seedUsers[id-1].name)
+			name = seedUsers[id-1].name
 		}
 		names[id] = name
 		return name

@@ -65,13 +65,15 @@ func (app *App) routes(r *gin.Engine) {
 }
 
 // checkOrigin refuses cross-origin posts (Sec-Fetch-Site, Origin) to the
-// app's own forms. With the SameSite=Lax session cookie, that is the app's
-// CSRF protection; the plugin's forms carry their own token as well.
+// app's own forms, and caps their bodies at 16 KiB. With the SameSite=Lax
+// session cookie, that is the app's CSRF protection; the plugin's forms
+// carry their own token as well.
 func (app *App) checkOrigin(c *gin.Context) {
 	if err := app.sameOrigin.Check(c.Request); err != nil {
 		app.renderError(c, http.StatusForbidden, "Cross-origin request refused.")
 		return
 	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 16<<10)
 	c.Next()
 }
 
@@ -148,16 +150,8 @@ func (app *App) requireSuperuser(c *gin.Context) {
 	app.renderError(c, http.StatusForbidden, "Only superusers may do this.")
 }
 
-type homeData struct {
-	Impersonation *loginas.Impersonation
-}
-
 func (app *App) home(c *gin.Context) {
-	var d homeData
-	if imp, ok := loginas.Current(c); ok {
-		d.Impersonation = &imp
-	}
-	app.render(c, http.StatusOK, "home", Page{Title: "Home", Section: "home", Data: d})
+	app.render(c, http.StatusOK, "home", Page{Title: "Home", Section: "home"})
 }
 
 type loginData struct {
@@ -175,7 +169,6 @@ func (app *App) loginPage(c *gin.Context) {
 }
 
 func (app *App) login(c *gin.Context) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 16<<10)
 	username, valid := cleanText(c.PostForm("username"), 150)
 	password := c.PostForm("password")
 	d := loginData{Username: echoText(username), Next: localOrEmpty(c.PostForm("next"))}
@@ -218,8 +211,7 @@ func (app *App) login(c *gin.Context) {
 		flashKey:  []any{"Welcome, " + u.Username + "."},
 	}
 	if err := loginas.RenewSession(c, values); err != nil {
-		app.log.Error("saving the session", "err", err)
-		app.renderError(c, http.StatusServiceUnavailable, storeUnavailable)
+		app.sessionFailed(c, err)
 		return
 	}
 	if err := app.db.TouchLogin(c.Request.Context(), u.ID, time.Now()); err != nil {

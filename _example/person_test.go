@@ -130,6 +130,9 @@ func TestLivePage(t *testing.T) {
 	if r := root.get("/admin/"); !strings.Contains(r.body, `<span class="number">1</span> live now`) {
 		t.Errorf("the dashboard lacks the live count:\n%s", r.body)
 	}
+	if r := staff.get("/admin/"); strings.Contains(r.body, "live now") {
+		t.Errorf("the staff's dashboard counts live impersonations it may not see:\n%s", r.body)
+	}
 	live := root.get("/admin/live")
 	for _, want := range []string{"Live impersonations", "<td>admin</td><td>bob</td>", "ticket 43"} {
 		if !strings.Contains(live.body, want) {

@@ -48,7 +48,6 @@ func (app *App) renderProfile(c *gin.Context, status int, d profileData) {
 // updateProfile stores the signed-in user's display name. While
 // impersonating, the request log names both people.
 func (app *App) updateProfile(c *gin.Context) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 16<<10)
 	v, _ := viewerOf(c)
 	rawName := c.PostForm("display_name")
 	name, ok := cleanText(rawName, maxDisplayNameLength)
