@@ -18,7 +18,9 @@ package redistest
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -84,7 +86,7 @@ func Start(t testing.TB) *Server {
 		if err == nil {
 			return s
 		}
-		if attempt == 3 || !strings.Contains(s.proc.out.String(), "in use") {
+		if attempt == 3 || !strings.Contains(err.Error()+s.proc.out.String(), "in use") {
 			t.Fatalf("redistest: %v\n%s", err, tail(s.proc.out.String(), 4000))
 		}
 	}
@@ -121,7 +123,8 @@ func (s *Server) running() bool {
 	return s.proc != nil && !s.proc.exited()
 }
 
-// run starts the process and waits until it answers PING.
+// run starts the process and waits until it, not another server on the
+// port, answers.
 func (s *Server) run() error {
 	p := &proc{out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(s.bin,
@@ -129,20 +132,28 @@ func (s *Server) run() error {
 		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--daemonize", "no", "--logfile", "")
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	s.proc = p
 	if err := p.cmd.Start(); err != nil {
+		close(p.done)
 		return fmt.Errorf("starting redis-server: %w", err)
 	}
 	go func() {
 		p.err = p.cmd.Wait()
 		close(p.done)
 	}()
-	s.proc = p
 	deadline := time.Now().Add(readyTimeout)
 	for {
-		err := ping(s.Addr)
+		pid, err := 0, ping(s.Addr)
+		if err == nil {
+			pid, err = serverPID(s.Addr)
+		}
 		switch {
-		case err == nil:
+		case err == nil && pid == p.cmd.Process.Pid:
 			return nil
+		case err == nil:
+			// Another test's server took the port first.
+			p.kill()
+			return fmt.Errorf("port %d is in use by another redis-server (pid %d)", s.port, pid)
 		case p.exited():
 			return fmt.Errorf("redis-server on %s exited: %v", s.Addr, p.err)
 		case time.Now().After(deadline):
@@ -212,6 +223,39 @@ func ping(addr string) error {
 		return fmt.Errorf("PING answered %q", line)
 	}
 	return nil
+}
+
+// serverPID asks the server on addr for its process ID (INFO server), so
+// that a test knows it talks to the server it started.
+func serverPID(addr string) (int, error) {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write([]byte("INFO server\r\n")); err != nil {
+		return 0, err
+	}
+	r := bufio.NewReader(conn)
+	head, err := r.ReadString('\n')
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(head), "$"))
+	if err != nil || !strings.HasPrefix(head, "$") {
+		return 0, fmt.Errorf("INFO answered %q", strings.TrimSpace(head))
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("INFO server has no process_id")
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
