@@ -12,11 +12,13 @@
 //	if err := store.Migrate(ctx); err != nil {
 //		return err
 //	}
-//	loginas.Register(router, loginas.Options{
+//	if _, err := loginas.Register(router, loginas.Options{
 //		// ...
 //		Store: store,       // History and Consents too: the plugin finds them
 //		Audit: store.Audit, // the audit trail, read back with Events
-//	})
+//	}); err != nil {
+//		return err
+//	}
 //
 // Every query the plugin makes on a request reads a bounded number of rows
 // through an index, whatever the size of the tables.

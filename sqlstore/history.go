@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -50,20 +52,14 @@ func (s *Store) History(ctx context.Context, targetID string, before time.Time, 
 // one; the write is one UPDATE … RETURNING, so of concurrent calls, on any
 // instance, exactly one returns a given notice.
 func (s *Store) TakeNotices(ctx context.Context, targetID string) ([]loginas.Entry, error) {
-	rows, err := s.query(ctx, qHasNotices, targetID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: take notices: %w", err)
-	}
-	found := rows.Next()
-	err = rows.Err()
-	rows.Close()
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: take notices: %w", err)
-	}
-	if !found {
+	var one int
+	switch err := s.queryRow(ctx, qHasNotices, []any{targetID}, &one); {
+	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("sqlstore: take notices: %w", err)
 	}
-	rows, err = s.query(ctx, qTakeNotices, targetID)
+	rows, err := s.query(ctx, qTakeNotices, targetID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: take notices: %w", err)
 	}

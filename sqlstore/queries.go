@@ -37,6 +37,9 @@ const (
 // entryColumns are the columns scanEntry reads, in its order.
 const entryColumns = `id, actor_id, actor_name, target_id, target_name, reason, started, deadline, ended, cause`
 
+// insertEntry inserts one impersonation; qRecord adds an upsert to it.
+const insertEntry = `INSERT INTO loginas_impersonations (` + entryColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // eventColumns are the columns scanEvent reads, in its order.
 const eventColumns = `id, action, cause, impersonation_id, actor_id, actor_name, target_id, target_name,
 	reason, detail, deadline, at, client_ip, user_agent, method, path`
@@ -51,7 +54,7 @@ const pruneBatch = 16
 // statistics, a plan that reads more rows as the table grows, and drops it
 // for PostgreSQL.
 var queries = [numQueries]string{
-	qStart: `INSERT INTO loginas_impersonations (` + entryColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	qStart: insertEntry,
 	qPrune: `DELETE FROM loginas_impersonations WHERE id IN (
 	SELECT id FROM loginas_impersonations INDEXED(loginas_impersonations_deadline) WHERE deadline < ? ORDER BY deadline LIMIT ` + strconv.Itoa(pruneBatch) + `)`,
 	qEntry:      `SELECT ` + entryColumns + ` FROM loginas_impersonations WHERE id = ?`,
@@ -61,7 +64,7 @@ var queries = [numQueries]string{
 	qLive:       `SELECT ` + entryColumns + ` FROM loginas_impersonations INDEXED(loginas_impersonations_live) WHERE ended IS NULL AND deadline > ? ORDER BY started DESC, id DESC LIMIT ?`,
 	qLiveTarget: `SELECT ` + entryColumns + ` FROM loginas_impersonations INDEXED(loginas_impersonations_live_target) WHERE target_id = ? AND ended IS NULL AND deadline > ? ORDER BY started DESC, id DESC LIMIT ?`,
 	// A Record of a live entry does not bring back one that has ended.
-	qRecord: `INSERT INTO loginas_impersonations (` + entryColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	qRecord: insertEntry + `
 	ON CONFLICT (id) DO UPDATE SET
 		actor_id = excluded.actor_id, actor_name = excluded.actor_name,
 		target_id = excluded.target_id, target_name = excluded.target_name,

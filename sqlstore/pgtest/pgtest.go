@@ -13,6 +13,7 @@
 package pgtest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -114,7 +115,12 @@ func (s *Server) Start(t testing.TB) {
 		t.Fatal("pgtest: Start: the server is running")
 	}
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", s.Port, s.Dir)
-	s.run(t, "pg_ctl", "-D", s.dataDir(), "-o", opts, "-l", filepath.Join(s.Dir, "log"), "-w", "-t", "60", "start")
+	if err := s.exec("pg_ctl", "-D", s.dataDir(), "-o", opts, "-l", filepath.Join(s.Dir, "log"), "-w", "-t", "60", "start"); err != nil {
+		// A server that was not ready in time may still be starting: stop
+		// it, so that none outlives the test.
+		_ = s.exec("pg_ctl", "-D", s.dataDir(), "-m", "immediate", "-w", "stop")
+		t.Fatal(err)
+	}
 	s.running = true
 }
 
@@ -134,6 +140,11 @@ func (s *Server) stop() error {
 		return nil
 	}
 	if err := s.exec("pg_ctl", "-D", s.dataDir(), "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+		// The data directory is removed next: never leave a server on it.
+		if again := s.exec("pg_ctl", "-D", s.dataDir(), "-m", "immediate", "-w", "stop"); again != nil {
+			return errors.Join(err, again)
+		}
+		s.running = false
 		return err
 	}
 	s.running = false
