@@ -229,7 +229,7 @@ func (p *Plugin) verify(c *gin.Context, userValue, raw any) (*Impersonation, *en
 		return nil, &ending{cause: CauseInvalid, detail: "record names another user than the session", entry: unknown, onceKey: rec.ID}, nil
 	}
 	now := p.opts.Clock()
-	entry, err := p.opts.Store.Entry(c, rec.ID)
+	entry, err := p.entry(c, rec.ID, now)
 	switch {
 	case errors.Is(err, ErrNoEntry):
 		e := &ending{cause: CauseStale, detail: "the Store does not know this impersonation", entry: unknown, onceKey: rec.ID}

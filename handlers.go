@@ -132,6 +132,7 @@ func (p *Plugin) start(r *request, consentUntil time.Time) (*Impersonation, erro
 		p.abandon(c, entry, true, err)
 		return nil, err
 	}
+	p.entries.put(entry, now, p.opts.Clock())
 	p.touch(c, target)
 	p.notify(c, entry)
 	return &Impersonation{ID: rec.ID, Actor: actor, Target: target, Started: rec.Started, Deadline: rec.Deadline, Reason: r.reason}, nil
@@ -428,10 +429,12 @@ func (p *Plugin) endedBy(ctx context.Context) string {
 // endEntries ends what sel picks in the Store and records each end that
 // this call made: audit (with detail), History and Notify.
 func (p *Plugin) endEntries(ctx context.Context, sel Selector, cause Cause, detail string) ([]Entry, error) {
-	ended, err := p.opts.Store.End(ctx, sel, cause, p.opts.Clock())
+	now := p.opts.Clock()
+	ended, err := p.opts.Store.End(ctx, sel, cause, now)
 	if err != nil {
 		return nil, fmt.Errorf("%w: ending an impersonation: %w", ErrStore, err)
 	}
+	p.entries.ended(sel, ended, now)
 	for _, e := range ended {
 		ev := p.entryEvent(ActionEnd, e)
 		ev.Detail = detail

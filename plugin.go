@@ -200,6 +200,17 @@ type Options struct {
 	// redisstore modules).
 	Store Store
 
+	// EntryCache lets this instance reuse a live entry it read from the
+	// Store for this long before asking the Store again, so that an
+	// impersonated request need not make a round trip to a shared store.
+	// An end made through this instance takes effect on it at once; an end
+	// made on another instance (its return, EndAll, End, the person's own
+	// end, a withdrawn consent) takes effect here within EntryCache, and a
+	// copy of an ended session's cookie stays usable on this instance for
+	// that long. If zero, the Store is asked on every impersonated request.
+	// At most MaxEntryCache.
+	EntryCache time.Duration
+
 	// History is where the people impersonated read their access history
 	// and the notices after an impersonation of their account. If nil, the
 	// Store when it implements History (the memory store and sqlstore do);
@@ -290,6 +301,9 @@ type Plugin struct {
 	reported onceSet
 	// exempt names the handlers ReadOnly lets through.
 	exempt map[string]bool
+	// entries caches live entries for Options.EntryCache; nil when it is
+	// zero.
+	entries *entryCache
 }
 
 // Register validates opts, installs the middleware that sets
@@ -350,6 +364,7 @@ func New(opts Options) (*Plugin, error) {
 		separateHistory: opts.History != nil && !sameValue(opts.History, opts.Store),
 		started:         opts.Clock(),
 		quiet:           newRateLog(opts.Logger, time.Minute),
+		entries:         newEntryCache(opts.EntryCache),
 	}
 	p.exempt = map[string]bool{handlerName(p.logout): true, handlerName(p.returnRoute): true}
 	return p, nil
@@ -450,6 +465,9 @@ func (o *Options) validate() []string {
 	}
 	if o.MaxReasonLength < 0 {
 		problems = append(problems, fmt.Sprintf("Options.MaxReasonLength must not be negative (got %d)", o.MaxReasonLength))
+	}
+	if o.EntryCache < 0 || o.EntryCache > MaxEntryCache {
+		problems = append(problems, fmt.Sprintf("Options.EntryCache must be between 0 and %s (got %s): an end made on another instance takes effect on this one only after it", MaxEntryCache, o.EntryCache))
 	}
 	for _, d := range o.ConsentDurations {
 		if d <= 0 {

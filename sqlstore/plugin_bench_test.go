@@ -23,7 +23,8 @@ import (
 // app without the plugin (base) and the app with it (plugin), with the same
 // kind of session, and reports the median of each side and the extra-% of
 // the plugin. Signed in, the plugin asks the store nothing; impersonated, it
-// looks the impersonation up once (Entry) on every request.
+// looks the impersonation up once (Entry) on every request, or, with
+// Options.EntryCache, once a second.
 func BenchmarkPluginPaired(b *testing.B) {
 	gin.SetMode(gin.TestMode)
 	users := map[string]loginas.User{
@@ -40,7 +41,7 @@ func BenchmarkPluginPaired(b *testing.B) {
 	fill(b, store, 10_000, 0)
 	checkpoint(b, store)
 
-	newApp := func(withPlugin bool) *gin.Engine {
+	newApp := func(withPlugin bool, entryCache time.Duration) *gin.Engine {
 		r := gin.New()
 		sessionStore := cookie.NewStore([]byte("bench-hash-key-0123456789abcdef0123456789abcdef"))
 		sessionStore.Options(sessions.Options{Path: "/", MaxAge: 3600, HttpOnly: true})
@@ -48,7 +49,7 @@ func BenchmarkPluginPaired(b *testing.B) {
 		if withPlugin {
 			if _, err := loginas.Register(r, loginas.Options{
 				FindUser: find, SessionKey: "uid", Secret: []byte("bench-secret-0123456789abcdef0123456789abcdef"),
-				Store: store, Audit: func(context.Context, loginas.Event) error { return nil }, Logger: slog.New(slog.DiscardHandler),
+				Store: store, EntryCache: entryCache, Audit: func(context.Context, loginas.Event) error { return nil }, Logger: slog.New(slog.DiscardHandler),
 			}); err != nil {
 				b.Fatal(err)
 			}
@@ -59,6 +60,12 @@ func BenchmarkPluginPaired(b *testing.B) {
 			_ = s.Save()
 		})
 		r.GET("/token", func(c *gin.Context) { c.String(http.StatusOK, loginas.Token(c)) })
+		r.GET("/landing", func(c *gin.Context) { // shows and consumes the switch's flash
+			s := sessions.Default(c)
+			flashes := s.Flashes()
+			_ = s.Save()
+			c.JSON(http.StatusOK, flashes)
+		})
 		r.GET("/page", func(c *gin.Context) {
 			uid, _ := sessions.Default(c).Get("uid").(string)
 			c.String(http.StatusOK, uid)
@@ -92,8 +99,8 @@ func BenchmarkPluginPaired(b *testing.B) {
 	signIn := func(h http.Handler, id string) string {
 		return cookieOf(serve(h, http.MethodPost, "/signin", "", url.Values{"id": {id}}), "")
 	}
-	without, with := newApp(false), newApp(true)
-	impersonated := func() string {
+	without, with, cached := newApp(false, 0), newApp(true, 0), newApp(true, time.Second)
+	impersonated := func(with http.Handler) string {
 		c := signIn(with, "1")
 		tok := serve(with, http.MethodGet, "/token", c, nil)
 		c = cookieOf(tok, c)
@@ -102,13 +109,15 @@ func BenchmarkPluginPaired(b *testing.B) {
 			b.Fatalf("switch: %d %s", sw.Code, sw.Body)
 		}
 		c = cookieOf(sw, c)
-		return cookieOf(serve(with, http.MethodGet, "/page", c, nil), c) // the flash is left alone by /page
+		return cookieOf(serve(with, http.MethodGet, "/landing", c, nil), c)
 	}
 	for _, c := range []struct {
 		name, user, session string
+		app                 http.Handler
 	}{
-		{"signed-in", "1", signIn(with, "1")},
-		{"impersonated", "4", impersonated()},
+		{"signed-in", "1", signIn(with, "1"), with},
+		{"impersonated", "4", impersonated(with), with},
+		{"impersonated-entrycache", "4", impersonated(cached), cached},
 	} {
 		b.Run("store=sqlite/case="+c.name, func(b *testing.B) {
 			sides := []struct {
@@ -117,7 +126,7 @@ func BenchmarkPluginPaired(b *testing.B) {
 				took    []time.Duration
 			}{
 				{app: without, session: signIn(without, c.user)},
-				{app: with, session: c.session},
+				{app: c.app, session: c.session},
 			}
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
