@@ -53,6 +53,7 @@ type config struct {
 	SeedAudit      int           // -seed-audit
 	ReadOnly       bool          // -read-only: impersonated sessions may not change anything
 	RequireConsent bool          // -require-consent: a switch needs the target's grant
+	EntryCache     time.Duration // -entry-cache: the plugin's Options.EntryCache
 
 	// BcryptCost hashes the six named users' passwords. If zero,
 	// bcrypt.DefaultCost.

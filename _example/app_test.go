@@ -997,8 +997,8 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
-		{name: "every flag", args: []string{"-addr", "127.0.0.1:0", "-db", "x.db", "-redis", "127.0.0.1:6379", "-secret", testSecret, "-max-duration", "90s", "-seed-users", "250", "-read-only"}, check: func(t *testing.T, c config) {
-			if c.Addr != "127.0.0.1:0" || c.DBPath != "x.db" || c.RedisAddr != "127.0.0.1:6379" || string(c.Secret) != testSecret || c.MaxDuration != 90*time.Second || c.SeedUsers != 250 || !c.ReadOnly {
+		{name: "every flag", args: []string{"-addr", "127.0.0.1:0", "-db", "x.db", "-redis", "127.0.0.1:6379", "-secret", testSecret, "-max-duration", "90s", "-seed-users", "250", "-read-only", "-entry-cache", "2s"}, check: func(t *testing.T, c config) {
+			if c.Addr != "127.0.0.1:0" || c.DBPath != "x.db" || c.RedisAddr != "127.0.0.1:6379" || string(c.Secret) != testSecret || c.MaxDuration != 90*time.Second || c.SeedUsers != 250 || !c.ReadOnly || c.EntryCache != 2*time.Second {
 				t.Errorf("parsed: %+v", c)
 			}
 		}},
@@ -1034,6 +1034,7 @@ func TestNewAppRejectsBadConfig(t *testing.T) {
 		{"zero time limit", func(c *config) { c.MaxDuration = 0 }},
 		{"negative seed users", func(c *config) { c.SeedUsers = -1 }},
 		{"too many seed users", func(c *config) { c.SeedUsers = 10000 }},
+		{"entry cache over the plugin's maximum", func(c *config) { c.EntryCache = time.Minute }},
 		{"database in a missing directory", func(c *config) { c.DBPath = filepath.Join(t.TempDir(), "missing", "x.db") }},
 	}
 	for _, tt := range tests {

@@ -41,6 +41,7 @@ func (app *App) registerPlugin(router *gin.Engine) error {
 		History:        app.db.Plugin,
 		Audit:          app.recordEvent,
 		Notify:         app.notify,
+		EntryCache:     app.cfg.EntryCache,
 		RequireConsent: app.cfg.RequireConsent,
 		ReadOnly:       app.cfg.ReadOnly,
 		Logger:         app.cfg.Logger,

@@ -56,6 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.SeedAudit, "seed-audit", 0, "write N synthetic audit events at start, spread over the seeded users, for growth measurements")
 	fs.BoolVar(&cfg.ReadOnly, "read-only", false, "read-only impersonation: refuse every change (POST, …) from an impersonated session, except the return")
 	fs.BoolVar(&cfg.RequireConsent, "require-consent", false, "a switch needs the target's live grant, given on their Account access page")
+	fs.DurationVar(&cfg.EntryCache, "entry-cache", 0, "reuse a live impersonation read from the database or Redis for this long (at most 10s); an end made on another instance is seen within it")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -150,6 +151,9 @@ func printStart(w io.Writer, app *App, addr string) {
 	}
 	if app.cfg.RequireConsent {
 		mode += " (consent required)"
+	}
+	if app.cfg.EntryCache > 0 {
+		mode += fmt.Sprintf(" (impersonations cached for %s)", app.cfg.EntryCache)
 	}
 	fmt.Fprintf(w, "loginas example: database %s, sessions in %s, impersonation limit %s%s\n", db, store, app.cfg.MaxDuration, mode)
 	fmt.Fprintln(w, "users (username / password):")

@@ -37,52 +37,80 @@ const (
 	bobID   = "5"
 )
 
-var build struct {
+// builds is the temporary directory of the binaries the tests build, and
+// of the seeded database template.
+var builds struct {
 	once sync.Once
 	dir  string
-	bin  string
 	err  error
 }
 
+// binary is a program of the _example module, built once per test run.
+type binary struct {
+	pkg  string // package path relative to the module
+	name string // of the binary file
+	once sync.Once
+	path string
+	err  error
+}
+
+var (
+	example  = &binary{pkg: ".", name: "example"}
+	loadTool = &binary{pkg: "./cmd/load", name: "load"}
+)
+
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if build.dir != "" {
-		_ = os.RemoveAll(build.dir)
+	if builds.dir != "" {
+		_ = os.RemoveAll(builds.dir)
 	}
 	os.Exit(code)
 }
 
-// exampleBinary builds the example once per test run and returns the path of
-// the binary. Under -race the binary gets the race detector too.
-func exampleBinary(t testing.TB) string {
+// buildDir returns the run's temporary directory, made at the first call.
+func buildDir(t testing.TB) string {
 	t.Helper()
-	build.once.Do(func() {
+	builds.once.Do(func() { builds.dir, builds.err = os.MkdirTemp("", "loginas-e2e-") })
+	if builds.err != nil {
+		t.Fatalf("making the build directory: %v", builds.err)
+	}
+	return builds.dir
+}
+
+// build builds b once per test run and returns the path of the binary.
+// Under -race the binary gets the race detector too.
+func (b *binary) build(t testing.TB) string {
+	t.Helper()
+	dir := buildDir(t)
+	b.once.Do(func() {
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			build.err = fmt.Errorf("the go tool is not on PATH: %w", err)
+			b.err = fmt.Errorf("the go tool is not on PATH: %w", err)
 			return
 		}
-		build.dir, build.err = os.MkdirTemp("", "loginas-e2e-")
-		if build.err != nil {
-			return
-		}
-		bin := filepath.Join(build.dir, "example")
-		args := []string{"build", "-o", bin}
+		path := filepath.Join(dir, b.name)
+		args := []string{"build", "-o", path}
 		if raceEnabled {
 			args = append(args, "-race")
 		}
-		cmd := exec.Command(goTool, append(args, ".")...)
+		cmd := exec.Command(goTool, append(args, b.pkg)...)
 		cmd.Dir = ".." // the _example module
 		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+			b.err = fmt.Errorf("go %s %s: %w\n%s", strings.Join(args, " "), b.pkg, err, out)
 			return
 		}
-		build.bin = bin
+		b.path = path
 	})
-	if build.err != nil {
-		t.Fatalf("building the example: %v", build.err)
+	if b.err != nil {
+		t.Fatalf("building %s: %v", b.pkg, b.err)
 	}
-	return build.bin
+	return b.path
+}
+
+// exampleBinary returns the path of the example app's binary.
+func exampleBinary(t testing.TB) string {
+	t.Helper()
+	return example.build(t)
 }
 
 // requireTool finds a program on PATH. A missing one fails the test under
@@ -247,7 +275,7 @@ func seededDB(t testing.TB) string {
 	t.Helper()
 	bin := exampleBinary(t)
 	seedTemplate.once.Do(func() {
-		path := filepath.Join(build.dir, "seeded.db")
+		path := filepath.Join(buildDir(t), "seeded.db")
 		p := startProc(t, "seeding example", bin, "-addr", "127.0.0.1:0", "-db", path, "-secret", testSecret)
 		deadline := time.Now().Add(readyTimeout)
 		for !strings.Contains(p.out.String(), "listening on http://") {

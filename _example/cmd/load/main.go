@@ -24,7 +24,9 @@
 //
 // -mode userpage repeats only step 1, and -mode page only step 3 (an
 // impersonated page, after one switch per client), so that -pid gives the
-// server CPU of one request of that kind.
+// server CPU of one request of that kind. -mode floor gives the floor
+// beside them: clients that never sign in fetch a small static file, the
+// least a request to the app costs (the server, Gin, the app's middleware).
 //
 //	go run ./cmd/load -url http://127.0.0.1:8080 -clients 8 -duration 20s -seed-users 1000 -pid "$(pgrep -f example)"
 package main
@@ -76,6 +78,7 @@ const (
 	modeCycle    = "cycle"
 	modeUserPage = "userpage"
 	modePage     = "page"
+	modeFloor    = "floor"
 )
 
 func main() {
@@ -116,7 +119,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.reason, "reason", "load test", "reason sent with each switch")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "timeout of one HTTP request")
 	pids := fs.String("pid", "", "process IDs of the app's instances, comma- or space-separated: report the server CPU they use")
-	fs.StringVar(&cfg.mode, "mode", modeCycle, "cycle (the six requests), userpage (step 1 only) or page (an impersonated page only)")
+	fs.StringVar(&cfg.mode, "mode", modeCycle, "cycle (the six requests), userpage (step 1 only), page (an impersonated page only) or floor (a static file, signed out)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -156,8 +159,8 @@ func parseFlags(args []string) (config, error) {
 		return cfg, errors.New("-seed-users and -targets-max must not be negative")
 	case cfg.spread != "request" && cfg.spread != "client":
 		return cfg, errors.New("-spread must be 'request' or 'client'")
-	case cfg.mode != modeCycle && cfg.mode != modeUserPage && cfg.mode != modePage:
-		return cfg, errors.New("-mode must be cycle, userpage or page")
+	case !slices.Contains([]string{modeCycle, modeUserPage, modePage, modeFloor}, cfg.mode):
+		return cfg, errors.New("-mode must be cycle, userpage, page or floor")
 	}
 	if len(cfg.targets()) == 0 {
 		return cfg, fmt.Errorf("-targets-max %d leaves no target (the regular users start at ID 4)", cfg.targetsMax)
@@ -508,8 +511,11 @@ func drive(ctx context.Context, cfg config) (*report, error) {
 		}
 		clients[n] = c
 	}
-	// Everyone signs in before the clock starts.
+	// Everyone signs in before the clock starts (but for the floor).
 	for _, c := range clients {
+		if cfg.mode == modeFloor {
+			break
+		}
 		if err := c.signIn(ctx); err != nil {
 			return nil, fmt.Errorf("signing in as %s: %w", c.actor, err)
 		}
@@ -540,6 +546,8 @@ func drive(ctx context.Context, cfg config) (*report, error) {
 			step = c.userPage
 		case modePage:
 			step = c.page
+		case modeFloor:
+			step = c.floor
 		}
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) {
@@ -626,6 +634,24 @@ func (c *client) page(ctx context.Context) (timings, error) {
 	return t, nil
 }
 
+// floorPath is the static file of -mode floor.
+const floorPath = "/static/favicon.svg"
+
+// floor is one request of -mode floor: a static file, without a session.
+func (c *client) floor(ctx context.Context) (timings, error) {
+	var t timings
+	start := time.Now()
+	r, err := c.do(ctx, http.MethodGet, floorPath, nil)
+	if err != nil {
+		return t, err
+	}
+	if r.status != http.StatusOK {
+		return t, fail("GET %s: status %d", floorPath, r.status)
+	}
+	t.step[0], t.cycle = time.Since(start), time.Since(start)
+	return t, nil
+}
+
 // clockTicks is USER_HZ, the unit of the CPU times in /proc/PID/stat: 100 on
 // Linux.
 const clockTicks = 100
@@ -679,8 +705,11 @@ func (r *report) print(w io.Writer, cfg config) {
 	}
 	if len(cfg.pids) > 0 && r.cycles > 0 {
 		per := r.cpu / time.Duration(r.cycles)
-		fmt.Fprintf(w, "server CPU  %s in all, %s per %s, %s per request\n", r.cpu.Round(10*time.Millisecond),
-			per.Round(time.Microsecond), strings.TrimSuffix(unit, "s"), (per / time.Duration(perUnit)).Round(time.Microsecond))
+		fmt.Fprintf(w, "server CPU  %s in all, %s per %s", r.cpu.Round(10*time.Millisecond), per.Round(time.Microsecond), strings.TrimSuffix(unit, "s"))
+		if perUnit > 1 {
+			fmt.Fprintf(w, ", %s per request", (per / time.Duration(perUnit)).Round(time.Microsecond))
+		}
+		fmt.Fprintln(w)
 	}
 	row := func(name string, d []time.Duration) {
 		slices.Sort(d)
@@ -689,6 +718,9 @@ func (r *report) print(w io.Writer, cfg config) {
 			percentile(d, .99).Round(10*time.Microsecond), percentile(d, 1).Round(10*time.Microsecond))
 	}
 	for i, name := range steps {
+		if cfg.mode == modeFloor {
+			name = "static file"
+		}
 		if len(r.steps[i]) > 0 {
 			row(name, r.steps[i])
 		}
