@@ -64,7 +64,9 @@
 // the *gin.Context alone.
 //
 // Impersonations live in a Store: NewMemoryStore for one instance, or the
-// sqlstore and redisstore modules for a fleet.
+// sqlstore and redisstore modules for a fleet. Options.EntryCache saves a
+// fleet's instances the store lookup on most impersonated requests, at the
+// price of seeing other instances' ends up to that much later.
 //
 // # Security
 //
@@ -82,7 +84,8 @@
 // start and the deadline (one hour by default), and the Store holds the
 // impersonation's entry: a session is an impersonation only while both
 // agree and the entry is live, so an impersonation that ended, on any
-// instance, stays ended, even across a restart. On every impersonated
+// instance, stays ended, even across a restart (with Options.EntryCache,
+// an end made on another instance is seen within it). On every impersonated
 // request the actor's right to impersonate the target is checked again; a
 // forged, expired, ended or no longer permitted session is signed out
 // completely, never turned back into the actor's. Every start, end and

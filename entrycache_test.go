@@ -122,6 +122,35 @@ func TestEntryCacheEndsHereAtOnce(t *testing.T) {
 		})
 	}
 
+	t.Run("a withdrawn consent", func(t *testing.T) {
+		t.Parallel()
+		a := newApp(t, cookieStore, withEntryCache(loginas.NewMemoryStore(), loginas.MaxEntryCache),
+			withOptions(func(o *loginas.Options) { o.RequireConsent = true }))
+		alice := a.signedIn("alice")
+		r := alice.post("/admin/loginas/access/consent", alice.withToken(url.Values{"duration": {"1h0m0s"}}), jsonAccept)
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		c := a.signedIn("admin")
+		c.mustSwitch("alice")
+		copied := c.cookies()
+		require.True(t, a.clientWith(copied).state().Impersonated)
+		r = alice.post("/admin/loginas/access/consent", alice.withToken(url.Values{"withdraw": {"1"}}), jsonAccept)
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		assert.False(t, a.clientWith(copied).state().Impersonated, "a copy of the cookie is refused at once")
+	})
+
+	t.Run("the time limit, while the entry is cached", func(t *testing.T) {
+		t.Parallel()
+		a := newApp(t, cookieStore, withEntryCache(loginas.NewMemoryStore(), loginas.MaxEntryCache),
+			withOptions(func(o *loginas.Options) { o.MaxDuration = 5 * time.Second }))
+		c := a.signedIn("admin")
+		c.mustSwitch("alice") // cached for 10 s, limited to 5 s
+		a.clock.advance(4 * time.Second)
+		require.True(t, c.state().Impersonated)
+		a.clock.advance(time.Second)
+		assert.False(t, c.state().Impersonated, "the deadline is checked on every request")
+		a.audit.only(t, loginas.ActionEnd, loginas.CauseExpired)
+	})
+
 	for name, endOnA := range map[string]func(t *testing.T, a *testApp, c *client){
 		"return": ends["return"],
 		"EndAll": ends["EndAll"],
