@@ -92,7 +92,7 @@ func (ec *entryCache) ended(sel Selector, entries []Entry, now time.Time) {
 		ec.items[sel.ID] = tombstone
 	}
 	for id, item := range ec.items {
-		if !item.ended && (item.entry.ActorID == sel.ActorID && sel.ActorID != "" || item.entry.TargetID == sel.TargetID && sel.TargetID != "") {
+		if !item.ended && sel.picks(item.entry) {
 			ec.items[id] = tombstone
 		}
 	}

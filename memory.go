@@ -128,7 +128,7 @@ func (m *memoryStore) End(_ context.Context, sel Selector, cause Cause, at time.
 		if !e.Deadline.After(at) {
 			continue
 		}
-		if (sel.ActorID != "" && e.ActorID == sel.ActorID) || (sel.TargetID != "" && e.TargetID == sel.TargetID) {
+		if sel.picks(e.Entry) {
 			end(e)
 		}
 	}

@@ -35,6 +35,13 @@ type Selector struct {
 	TargetID string // every live impersonation of this target's account
 }
 
+// picks reports whether sel picks e, whatever e's deadline.
+func (sel Selector) picks(e Entry) bool {
+	return sel.ID != "" && e.ID == sel.ID ||
+		sel.ActorID != "" && e.ActorID == sel.ActorID ||
+		sel.TargetID != "" && e.TargetID == sel.TargetID
+}
+
 // Store keeps the impersonations where every instance of the app sees them.
 // The plugin writes an entry when an impersonation starts and marks it ended
 // when it ends, and it honours an impersonated session only while the
