@@ -301,6 +301,27 @@ func CheckHistory(t *testing.T, open func(t *testing.T) loginas.History) {
 		}
 	})
 
+	t.Run("NoticesNewestFirst", func(t *testing.T) {
+		h := open(t)
+		target := "target-" + randomID()
+		var entries []loginas.Entry
+		for i := range 3 {
+			e := newEntry(now.Add(time.Duration(i) * time.Minute))
+			e.TargetID = target
+			mustRecord(t, h, e)
+			entries = append(entries, e)
+		}
+		// They end in another order than they started.
+		for i, at := range []time.Duration{5, 3, 4} {
+			entries[i].Ended, entries[i].Cause = now.Add(at*time.Minute), loginas.CauseLogout
+			mustRecord(t, h, entries[i])
+		}
+		got := mustTake(t, h, target)
+		if ids, want := idsOf(got), []string{entries[2].ID, entries[1].ID, entries[0].ID}; !slices.Equal(ids, want) {
+			t.Fatalf("TakeNotices = %v, want the newest first %v", ids, want)
+		}
+	})
+
 	t.Run("NoticesRace", func(t *testing.T) {
 		h := open(t)
 		target := "target-" + randomID()
