@@ -347,47 +347,22 @@ func (c *client) cycle(ctx context.Context) (timings, error) {
 		t.step[i] = now.Sub(at)
 		at = now
 	}
-	page, err := c.do(ctx, http.MethodGet, "/admin/users/"+id, nil)
+	token, err := c.openUserPage(ctx, id)
 	lap(0)
 	if err != nil {
 		return t, err
 	}
-	if page.status != http.StatusOK {
-		return t, fail("GET /admin/users/:id: status %d", page.status)
-	}
-	token, ok := formToken(page.body, "/admin/loginas/"+id)
-	if !ok {
-		return t, fail("GET /admin/users/:id: no login-as button")
-	}
-
-	at = time.Now()
-	sw, err := c.do(ctx, http.MethodPost, "/admin/loginas/"+id, url.Values{"loginas_csrf": {token}, "reason": {c.cfg.reason}})
+	landing, err := c.switchTo(ctx, id, token)
 	lap(1)
 	if err != nil {
 		return t, err
 	}
-	if sw.status != http.StatusSeeOther {
-		return t, fail("POST /admin/loginas/:id: status %d", sw.status)
-	}
-	if !strings.HasPrefix(sw.location, "/") || strings.HasPrefix(sw.location, "//") {
-		return t, fail("POST /admin/loginas/:id: redirect to %q, not a local path", sw.location)
-	}
-
-	at = time.Now()
-	landing, err := c.do(ctx, http.MethodGet, sw.location, nil)
+	back, err := c.openLanding(ctx, landing)
 	lap(2)
 	if err != nil {
 		return t, err
 	}
-	if landing.status != http.StatusOK {
-		return t, fail("GET after the switch: status %d", landing.status)
-	}
-	back, ok := formToken(landing.body, "/admin/loginas/logout")
-	if !ok {
-		return t, fail("GET after the switch: no banner with a return form")
-	}
 
-	at = time.Now()
 	m, status, err := c.me(ctx)
 	lap(3)
 	if err != nil {
@@ -404,7 +379,6 @@ func (c *client) cycle(ctx context.Context) (timings, error) {
 		return t, fail("GET /me after the switch: another impersonator than the actor")
 	}
 
-	at = time.Now()
 	ret, err := c.do(ctx, http.MethodPost, "/admin/loginas/logout", url.Values{"loginas_csrf": {back}})
 	lap(4)
 	if err != nil {
@@ -414,7 +388,6 @@ func (c *client) cycle(ctx context.Context) (timings, error) {
 		return t, fail("POST /admin/loginas/logout: status %d", ret.status)
 	}
 
-	at = time.Now()
 	m, status, err = c.me(ctx)
 	lap(5)
 	if err != nil {
@@ -430,6 +403,56 @@ func (c *client) cycle(ctx context.Context) (timings, error) {
 	}
 	t.cycle = time.Since(start)
 	return t, nil
+}
+
+// openUserPage is step 1: the admin page of user id, and the token of its
+// login-as button.
+func (c *client) openUserPage(ctx context.Context, id string) (token string, err error) {
+	page, err := c.do(ctx, http.MethodGet, "/admin/users/"+id, nil)
+	if err != nil {
+		return "", err
+	}
+	if page.status != http.StatusOK {
+		return "", fail("GET /admin/users/:id: status %d", page.status)
+	}
+	token, ok := formToken(page.body, "/admin/loginas/"+id)
+	if !ok {
+		return "", fail("GET /admin/users/:id: no login-as button")
+	}
+	return token, nil
+}
+
+// switchTo is step 2: the switch to user id, and the local path it
+// redirects to.
+func (c *client) switchTo(ctx context.Context, id, token string) (landing string, err error) {
+	sw, err := c.do(ctx, http.MethodPost, "/admin/loginas/"+id, url.Values{"loginas_csrf": {token}, "reason": {c.cfg.reason}})
+	if err != nil {
+		return "", err
+	}
+	if sw.status != http.StatusSeeOther {
+		return "", fail("POST /admin/loginas/:id: status %d", sw.status)
+	}
+	if !strings.HasPrefix(sw.location, "/") || strings.HasPrefix(sw.location, "//") {
+		return "", fail("POST /admin/loginas/:id: redirect to %q, not a local path", sw.location)
+	}
+	return sw.location, nil
+}
+
+// openLanding is step 3: a page of the app while impersonating, and the
+// token of its banner's return form.
+func (c *client) openLanding(ctx context.Context, path string) (token string, err error) {
+	page, err := c.do(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return "", err
+	}
+	if page.status != http.StatusOK {
+		return "", fail("GET a page while impersonating: status %d", page.status)
+	}
+	token, ok := formToken(page.body, "/admin/loginas/logout")
+	if !ok || !strings.Contains(page.body, "loginas-banner") {
+		return "", fail("GET a page while impersonating: no banner with a return form")
+	}
+	return token, nil
 }
 
 // recover brings the client back to "signed in as the actor" after a
@@ -579,40 +602,24 @@ func drive(ctx context.Context, cfg config) (*report, error) {
 func (c *client) userPage(ctx context.Context) (timings, error) {
 	var t timings
 	start := time.Now()
-	id := strconv.Itoa(c.target[c.rng.IntN(len(c.target))])
-	page, err := c.do(ctx, http.MethodGet, "/admin/users/"+id, nil)
-	if err != nil {
-		return t, err
-	}
-	if page.status != http.StatusOK {
-		return t, fail("GET /admin/users/:id: status %d", page.status)
-	}
-	if _, ok := formToken(page.body, "/admin/loginas/"+id); !ok {
-		return t, fail("GET /admin/users/:id: no login-as button")
-	}
+	_, err := c.openUserPage(ctx, strconv.Itoa(c.target[c.rng.IntN(len(c.target))]))
 	t.step[0], t.cycle = time.Since(start), time.Since(start)
-	return t, nil
+	return t, err
 }
 
-// impersonate switches the client to a target, for -mode page.
+// impersonate switches the client to a target, for -mode page, and opens
+// the landing page, which shows the switch's message once.
 func (c *client) impersonate(ctx context.Context) error {
 	id := strconv.Itoa(c.target[c.rng.IntN(len(c.target))])
-	page, err := c.do(ctx, http.MethodGet, "/admin/users/"+id, nil)
+	token, err := c.openUserPage(ctx, id)
 	if err != nil {
 		return err
 	}
-	token, ok := formToken(page.body, "/admin/loginas/"+id)
-	if !ok {
-		return fail("GET /admin/users/:id: no login-as button")
-	}
-	sw, err := c.do(ctx, http.MethodPost, "/admin/loginas/"+id, url.Values{"loginas_csrf": {token}, "reason": {c.cfg.reason}})
+	landing, err := c.switchTo(ctx, id, token)
 	if err != nil {
 		return err
 	}
-	if sw.status != http.StatusSeeOther {
-		return fail("POST /admin/loginas/:id: status %d", sw.status)
-	}
-	_, err = c.do(ctx, http.MethodGet, "/", nil) // shows the switch's flash
+	_, err = c.openLanding(ctx, landing)
 	return err
 }
 
@@ -620,18 +627,9 @@ func (c *client) impersonate(ctx context.Context) error {
 func (c *client) page(ctx context.Context) (timings, error) {
 	var t timings
 	start := time.Now()
-	page, err := c.do(ctx, http.MethodGet, "/", nil)
-	if err != nil {
-		return t, err
-	}
-	if page.status != http.StatusOK {
-		return t, fail("GET /: status %d", page.status)
-	}
-	if _, ok := formToken(page.body, "/admin/loginas/logout"); !ok || !strings.Contains(page.body, "loginas-banner") {
-		return t, fail("GET / while impersonating: no banner")
-	}
+	_, err := c.openLanding(ctx, "/")
 	t.step[2], t.cycle = time.Since(start), time.Since(start)
-	return t, nil
+	return t, err
 }
 
 // floorPath is the static file of -mode floor.
