@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +24,18 @@ import (
 func validOptions() loginas.Options {
 	users := newUserStore()
 	return loginas.Options{FindUser: users.find, SessionKey: userKey, Secret: testSecret, Logger: quietLogger}
+}
+
+// The README's configuration table has a row for every field of Options.
+func TestReadmeListsEveryOption(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	fields := reflect.TypeFor[loginas.Options]()
+	for i := range fields.NumField() {
+		name := fields.Field(i).Name
+		assert.Containsf(t, string(readme), "| `"+name+"` |", "README.md's configuration table has no row for Options.%s", name)
+	}
 }
 
 func TestRegisterRejectsInvalidOptions(t *testing.T) {
