@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -980,6 +981,28 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "connecting to Redis") {
 		t.Errorf("newApp: %v, want a Redis connection error", err)
+	}
+}
+
+// The README's flag table has a row for every flag the app takes.
+func TestReadmeListsEveryFlag(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var usage strings.Builder
+	if _, err := parseFlags([]string{"-h"}, &usage); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("parseFlags(-h): %v, want flag.ErrHelp", err)
+	}
+	flags := regexp.MustCompile(`(?m)^  (-[a-z-]+)`).FindAllStringSubmatch(usage.String(), -1)
+	if len(flags) < 10 {
+		t.Fatalf("found %d flags in the usage text:\n%s", len(flags), usage.String())
+	}
+	for _, f := range flags {
+		if !strings.Contains(string(readme), "| `"+f[1]+"` |") {
+			t.Errorf("README.md's flag table has no row for %s", f[1])
+		}
 	}
 }
 
