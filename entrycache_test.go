@@ -220,6 +220,22 @@ func TestEntryCacheLookupRacingAnEnd(t *testing.T) {
 	assert.False(t, a.clientWith(copied).state().Impersonated, "its answer was not cached")
 }
 
+// A failed lookup is not cached: the request answers 503 and the next one,
+// once the Store is back, asks it again.
+func TestEntryCacheKeepsNoFailure(t *testing.T) {
+	t.Parallel()
+	store := &faultyStore{Store: loginas.NewMemoryStore()}
+	a := newApp(t, cookieStore, withEntryCache(store, time.Second))
+	c := a.signedIn("admin")
+	c.mustSwitch("alice")
+	a.clock.advance(time.Second) // the switch's entry has expired
+	store.failEntry.Store(true)
+	_, status := c.tryPage()
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	store.failEntry.Store(false)
+	assert.True(t, c.state().Impersonated, "the Store is asked again and the impersonation goes on")
+}
+
 // EntryCache is checked at start-up.
 func TestEntryCacheIsValidated(t *testing.T) {
 	t.Parallel()
