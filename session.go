@@ -164,11 +164,20 @@ func replaceSession(c *gin.Context, gs *gsessions.Session, values map[any]any) e
 // deleted; a cookie store gets a new cookie. Call it from the app's own
 // login handler once the password checks out, so that a session ID planted
 // before the login is worthless (session fixation). It needs the sessions
-// middleware, not the plugin's; if it fails, the session is as it was.
+// middleware, not the plugin's. When the request is an impersonation, it
+// ends it in the Store first (audited as an end with cause logout), so that
+// no copy of the old session can resume it. If it fails, the session is as
+// it was.
 func RenewSession(c *gin.Context, values map[string]any) error {
 	_, gs, err := requestSession(c)
 	if err != nil {
 		return err
+	}
+	if p, imp := pluginOf(c), current(c); p != nil && imp != nil {
+		if _, err := p.endEntries(c, Selector{ID: imp.ID}, CauseLogout, "the app renewed the session"); err != nil {
+			return err
+		}
+		p.setImpersonation(c, nil)
 	}
 	m := make(map[any]any, len(values))
 	for k, v := range values {

@@ -70,6 +70,27 @@ func TestPlainLogoutDeletesTheServerSession(t *testing.T) {
 	assert.Nil(t, a.clientWith(old).state().User, "the logged-out session cannot be replayed")
 }
 
+// The app's own login or logout that renews an impersonated session ends
+// the impersonation: audited once, and a copy of the old cookie cannot
+// resume it.
+func TestRenewSessionEndsTheImpersonation(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st storeKind) {
+		a := newApp(t, st)
+		c := a.signedIn("admin")
+		c.mustSwitch("alice")
+		copied := c.cookies()
+		require.Equal(t, http.StatusNoContent, c.post("/test/renew", nil).status)
+		e := a.audit.only(t, loginas.ActionEnd, loginas.CauseLogout)
+		assert.Equal(t, "admin", e.ActorID)
+		assert.Equal(t, "alice", e.TargetID)
+		assert.Nil(t, c.state().User)
+		replay := a.clientWith(copied).state()
+		assert.False(t, replay.Impersonated, "a copy of the impersonated session is refused")
+		assert.Nil(t, replay.User)
+	})
+}
+
 func TestActorSessionDataDoesNotSurvive(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {
