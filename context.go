@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,8 +123,8 @@ func (p *Plugin) Middleware() gin.HandlerFunc {
 
 func (p *Plugin) middleware(c *gin.Context) {
 	if c.FullPath() == "" {
-		if allow := p.routes.allow(c.Request.URL.Path); allow != "" && !strings.Contains(allow, c.Request.Method) {
-			p.methodNotAllowed(c)
+		if allow := p.routes.allow(c.Request.URL.Path); allow != "" && !slices.Contains(strings.Split(allow, ", "), c.Request.Method) {
+			p.methodNotAllowed(c, allow)
 			return
 		}
 	}
@@ -177,11 +178,13 @@ func (p *Plugin) middleware(c *gin.Context) {
 	c.Next()
 }
 
-// methodNotAllowed answers a method the plugin's path does not take. It
-// looks at nothing else, so it changes nothing and is not audited.
-func (p *Plugin) methodNotAllowed(c *gin.Context) {
+// methodNotAllowed answers a method the plugin's path does not take, with
+// the methods it does take (allow) in the Allow header. It looks at nothing
+// else, so it changes nothing and is not audited.
+func (p *Plugin) methodNotAllowed(c *gin.Context, allow string) {
+	c.Header("Allow", allow)
 	r := &request{p: p, c: c}
-	r.refuse(CauseMethod, "the plugin's routes take "+p.routes.allow(c.Request.URL.Path))
+	r.refuse(CauseMethod, "the plugin's routes take "+allow)
 }
 
 // exempted reports whether the request's route is one that ends the

@@ -225,9 +225,6 @@ func (r *request) refuseWith(ref *Refusal, why string) {
 		c.Redirect(http.StatusSeeOther, p.opts.LoginURL)
 		c.Abort()
 	default:
-		if status == http.StatusMethodNotAllowed {
-			c.Header("Allow", p.routes.allow(c.Request.URL.Path))
-		}
 		p.opts.ErrorHandler(c, status, ref)
 		c.Abort()
 	}
