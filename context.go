@@ -171,7 +171,6 @@ func (p *Plugin) middleware(c *gin.Context) {
 	p.setImpersonation(c, imp)
 	if p.opts.ReadOnly && !safeMethod(c.Request.Method) && !p.exempted(c) {
 		r := p.newRequest(c, s, gs)
-		r.actor, r.target = &imp.Actor, &imp.Target
 		r.refuse(CauseReadOnly, "Options.ReadOnly; the app's own logout route needs ReturnRoute")
 		return
 	}

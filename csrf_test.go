@@ -325,3 +325,19 @@ func TestForgedRequestsAreAudited(t *testing.T) {
 		assert.Len(t, a.audit.matching(loginas.ActionDenied, loginas.CauseBadRequest), 1)
 	})
 }
+
+// A refusal of an impersonated session's request, even one refused before
+// the route's own checks (a wrong token), is audited with both people.
+func TestImpersonatedRefusalNamesBothPeople(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, cookieStore)
+	c := a.signedIn("admin")
+	c.mustSwitch("alice")
+	r := c.post(a.plugin.LogoutURL(), url.Values{loginas.CSRFField: {"not-a-token"}}, jsonAccept)
+	require.Equal(t, http.StatusForbidden, r.status)
+	e := a.audit.only(t, loginas.ActionDenied, loginas.CauseForbidden)
+	assert.Equal(t, "admin", e.ActorID)
+	assert.Equal(t, "alice", e.TargetID)
+	assert.NotEmpty(t, e.ImpersonationID)
+	assert.True(t, c.state().Impersonated, "the refused return changed nothing")
+}

@@ -23,7 +23,6 @@ func (p *Plugin) Guard() gin.HandlerFunc {
 			return
 		}
 		r := p.newRequest(c, s, gs)
-		r.actor, r.target = &imp.Actor, &imp.Target
 		r.refuse(CauseGuarded, "a route behind Guard")
 	}
 }

@@ -16,7 +16,6 @@ func (p *Plugin) loginAs(c *gin.Context) {
 		return
 	}
 	if r.imp != nil {
-		r.actor, r.target = &r.imp.Actor, &r.imp.Target
 		r.refuse(CauseNested, "the session is already an impersonation")
 		return
 	}
@@ -355,7 +354,6 @@ func (p *Plugin) personRequest(c *gin.Context) (*request, User, bool) {
 // then somebody else.
 func (r *request) person() (User, bool) {
 	if r.imp != nil {
-		r.actor, r.target = &r.imp.Actor, &r.imp.Target
 		r.refuse(CauseGuarded, "not while impersonating: the person at the keyboard is the actor")
 		return User{}, false
 	}

@@ -44,8 +44,14 @@ type request struct {
 	msg     *Messages
 }
 
+// newRequest resolves the request once; while impersonating, its actor and
+// target are the impersonation's, so that every refusal names both.
 func (p *Plugin) newRequest(c *gin.Context, s sessions.Session, gs *gsessions.Session) *request {
-	return &request{p: p, c: c, s: s, gs: gs, user: s.Get(p.sessionKey), imp: current(c)}
+	r := &request{p: p, c: c, s: s, gs: gs, user: s.Get(p.sessionKey), imp: current(c)}
+	if r.imp != nil {
+		r.actor, r.target = &r.imp.Actor, &r.imp.Target
+	}
+	return r
 }
 
 // messages returns the texts in the request's language, negotiated once.
