@@ -286,7 +286,7 @@ func (p *Plugin) verify(c *gin.Context, userValue, raw any) (*Impersonation, *en
 // still live there. A store that fails leaves the session as it was, to be
 // tried again on the next request.
 func (p *Plugin) signOut(c *gin.Context, gs *gsessions.Session, e *ending) error {
-	sw, err := prepareSession(c, gs, p.newValues(p.messages(c).ended(e.cause, e.entry.TargetName)))
+	sw, err := prepareSession(c, gs, p.newValues(p.messages(c).ended(e.cause, p.endedName(c, e))))
 	if err != nil {
 		return err
 	}
@@ -307,6 +307,20 @@ func (p *Plugin) signOut(c *gin.Context, gs *gsessions.Session, e *ending) error
 		p.opts.Logger.Warn("loginas: a signed-out session stays in the session store; its impersonation is over, so it is refused", "impersonation", e.entry.ID, "err", err)
 	}
 	return nil
+}
+
+// endedName is the target's name for the message that tells the actor why
+// their session ended. An entry the Store no longer has (it dropped one past
+// its deadline) carries only the target's ID, from the signed record, so
+// the user is looked up; a record that cannot be trusted names nobody.
+func (p *Plugin) endedName(c *gin.Context, e *ending) string {
+	if e.entry.TargetName != "" || e.cause == CauseInvalid || e.cause == CauseStale || e.entry.TargetID == "" {
+		return e.entry.TargetName
+	}
+	if u, err := p.findUser(c, e.entry.TargetID); err == nil {
+		return p.name(u)
+	}
+	return e.entry.TargetID
 }
 
 // dropRecord cleans a session that holds a record or a CSRF binding but no

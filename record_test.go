@@ -1,9 +1,11 @@
 package loginas_test
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,4 +338,34 @@ func TestRevokingAnAdminEndsEveryImpersonation(t *testing.T) {
 		assert.Equal(t, "alice", other.state().user(), "another admin's impersonation goes on")
 		assert.Len(t, a.audit.matching(loginas.ActionEnd, loginas.CauseRevoked), 3)
 	})
+}
+
+// forgetfulStore is a Store that has dropped every entry, as redisstore does
+// a minute after an entry's deadline.
+type forgetfulStore struct {
+	loginas.Store
+	forget atomic.Bool
+}
+
+func (f *forgetfulStore) Entry(ctx context.Context, id string) (loginas.Entry, error) {
+	if f.forget.Load() {
+		return loginas.Entry{}, loginas.ErrNoEntry
+	}
+	return f.Store.Entry(ctx, id)
+}
+
+// An actor who comes back after the Store dropped the expired entry is told
+// that the time limit was reached, with the target's name, as before the
+// Store dropped it.
+func TestExpiryAfterTheStoreForgotIsToldAsAnExpiry(t *testing.T) {
+	t.Parallel()
+	store := &forgetfulStore{Store: loginas.NewMemoryStore()}
+	a := newApp(t, cookieStore, withOptions(func(o *loginas.Options) { o.Store = store }))
+	c := a.signedIn("admin")
+	c.mustSwitch("alice")
+	a.clock.advance(loginas.DefaultMaxDuration + 2*time.Minute)
+	store.forget.Store(true)
+	assert.Nil(t, c.state().User)
+	assert.Equal(t, []string{msgExpired}, c.flashes())
+	a.audit.only(t, loginas.ActionEnd, loginas.CauseExpired)
 }
