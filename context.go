@@ -312,7 +312,8 @@ func (p *Plugin) signOut(c *gin.Context, gs *gsessions.Session, e *ending) error
 // endedName is the target's name for the message that tells the actor why
 // their session ended. An entry the Store no longer has (it dropped one past
 // its deadline) carries only the target's ID, from the signed record, so
-// the user is looked up; a record that cannot be trusted names nobody.
+// the user is looked up. The messages for an invalid record and for one
+// the Store never knew name nobody.
 func (p *Plugin) endedName(c *gin.Context, e *ending) string {
 	if e.entry.TargetName != "" || e.cause == CauseInvalid || e.cause == CauseStale || e.entry.TargetID == "" {
 		return e.entry.TargetName
