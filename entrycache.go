@@ -89,7 +89,9 @@ func (ec *entryCache) ended(sel Selector, entries []Entry, now time.Time) {
 	ec.mu.Lock()
 	defer ec.mu.Unlock()
 	if sel.ID != "" {
-		ec.items[sel.ID] = tombstone
+		ec.items[sel.ID] = tombstone // End by ID returns at most this one
+		ec.sweep(now)
+		return
 	}
 	for id, item := range ec.items {
 		if !item.ended && sel.picks(item.entry) {
