@@ -63,9 +63,10 @@ type Store interface {
 	// Entry returns the entry with the given ID, or ErrNoEntry. It is asked
 	// on every impersonated request. A store may drop an entry some time
 	// after its deadline, since the plugin refuses the impersonation then
-	// anyway; keeping it a while (CheckStore expects at least 30 seconds;
-	// the shipped stores keep it a minute) lets the first request after the
-	// deadline record the expiry.
+	// anyway; keeping it a while (CheckStore expects at least 30 seconds)
+	// lets the first request after the deadline record the expiry. The
+	// memory store keeps it a minute, redisstore Options.Grace (a minute by
+	// default), sqlstore Options.Retention (for good by default).
 	Entry(ctx context.Context, id string) (Entry, error)
 
 	// End marks the entries that sel picks and that have not ended yet as

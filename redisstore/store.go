@@ -45,7 +45,8 @@ type Options struct {
 	// Grace is how long after its deadline an entry is kept: a margin for
 	// the clocks of the app's machines and Redis, and so that the first
 	// request after the deadline still finds the entry and records the
-	// expiry. If not positive, DefaultGrace.
+	// expiry. If not positive, DefaultGrace. Keep it at 30 seconds or more:
+	// loginastest.CheckStore expects an entry that long after its deadline.
 	Grace time.Duration
 }
 

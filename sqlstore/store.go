@@ -33,7 +33,10 @@ type Options struct {
 	// Retention, when positive, is how long an impersonation is kept after
 	// its deadline: each Start deletes a few of those whose deadline is
 	// more than Retention before the new one's start, through an index.
-	// Zero keeps every impersonation. The audit trail is not affected.
+	// Zero keeps every impersonation. The audit trail is not affected. A
+	// positive value should be long enough for the people's access history
+	// and at least 30 seconds (loginastest.CheckStore expects an entry that
+	// long after its deadline).
 	Retention time.Duration
 }
 
