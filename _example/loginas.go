@@ -34,9 +34,10 @@ func (app *App) registerPlugin(router *gin.Engine) error {
 		LogoutRedirectURL:  "/",
 		RefusalRedirectURL: "/admin/users",
 		LoginURL:           "/login",
-		// The database keeps the history, the notices, the consents and the
-		// audit trail; the impersonations themselves live in Redis when
-		// the sessions do, so that every instance sees them.
+		// The database keeps the history, the notices and the audit trail.
+		// The impersonations, and the consents with them, live in Redis
+		// when the sessions do (the plugin takes Consents from the Store
+		// first), so that every instance sees them.
 		Store:          store,
 		History:        app.db.Plugin,
 		Audit:          app.recordEvent,

@@ -1,8 +1,8 @@
 // Command example is a small admin app that shows loginas at work: a
 // superuser logs in as another user from the user's admin page, sees the app
 // as that user with a banner on every page, and returns with one click.
-// Users and the audit trail live in SQLite; sessions live in a signed cookie
-// or in Redis.
+// Users and the audit trail live in SQLite or PostgreSQL; sessions live in a
+// signed cookie or in Redis.
 //
 // Run it with:
 //
