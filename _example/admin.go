@@ -259,7 +259,15 @@ func (app *App) setActive(c *gin.Context) {
 		app.flashAndRedirect(c, "You cannot disable your own account.", dest)
 		return
 	}
-	active := c.PostForm("active") == "1"
+	var active bool
+	switch c.PostForm("active") {
+	case "1":
+		active = true
+	case "0":
+	default:
+		app.renderError(c, http.StatusBadRequest, "The field active must be 0 or 1.")
+		return
+	}
 	if err := app.db.SetActive(c.Request.Context(), u.ID, active); err != nil {
 		app.dbFailed(c, err)
 		return

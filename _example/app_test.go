@@ -1298,6 +1298,12 @@ func TestDisablingTheTargetEndsTheImpersonation(t *testing.T) {
 	if !strings.Contains(page.body, `action="/admin/users/5/active"`) {
 		t.Fatalf("no disable form on bob's page for root:\n%s", page.body)
 	}
+	for _, bad := range []url.Values{{}, {"active": {"yes"}}, {"active": {"01"}}} {
+		if r := root.post("/admin/users/5/active", bad); r.status != http.StatusBadRequest {
+			t.Errorf("POST /admin/users/5/active %v: %d, want 400", bad, r.status)
+		}
+	}
+	actor.wantMe("bob", "admin") // nobody was disabled
 	if r := root.post("/admin/users/5/active", url.Values{"active": {"0"}}); r.status != http.StatusSeeOther || r.location() != "/admin/users/5" {
 		t.Fatalf("disabling bob: %d to %q", r.status, r.location())
 	}
