@@ -94,6 +94,21 @@ func TestAccessHistory(t *testing.T) {
 // After an impersonation of their account ended, the person sees a notice
 // once, on their next page as themselves; never while impersonated, and
 // not at all with SkipEndNotices. Notify hears of the start and the end.
+// An impersonation whose time ran out while its session made no request is
+// shown to the person as expired at its deadline, not as still going on.
+func TestAccessHistoryShowsAnUnseenExpiry(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, cookieStore)
+	a.signedIn("admin").mustSwitch("alice")
+	a.clock.advance(loginas.DefaultMaxDuration + time.Second)
+	history := list(t, a.signedIn("alice").accessJSON(), "history")
+	require.Len(t, history, 1)
+	assert.Equal(t, false, history[0]["live"])
+	assert.Equal(t, "expired", history[0]["cause"])
+	assert.Equal(t, "the time limit ran out", history[0]["how"])
+	assert.Equal(t, history[0]["deadline"], history[0]["ended"])
+}
+
 func TestEndNoticeShownOnce(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st storeKind) {

@@ -329,8 +329,13 @@ type Access struct {
 
 // access turns an entry into what a page shows of it. forPerson hides the
 // actor behind ActorLabel; text, with {actor} and {name} filled, becomes
-// Text.
+// Text. An entry past its deadline that nothing has marked ended yet (its
+// session made no request since) is shown as it will be recorded: expired,
+// at its deadline.
 func (p *Plugin) access(msg *Messages, e Entry, text string, forPerson bool) Access {
+	if e.Ended.IsZero() && !p.opts.Clock().Before(e.Deadline) {
+		e.Ended, e.Cause = e.Deadline, CauseExpired
+	}
 	a := Access{
 		ID: e.ID, Actor: e.ActorName, ActorID: e.ActorID, Target: e.TargetName, TargetID: e.TargetID,
 		Reason: e.Reason, Started: e.Started, Deadline: e.Deadline, Ended: e.Ended, Cause: e.Cause,
