@@ -12,17 +12,12 @@ func (p *Plugin) Guard() gin.HandlerFunc {
 			p.fail(c, errMiddlewareMissing)
 			return
 		}
-		imp := current(c)
-		if imp == nil {
+		if current(c) == nil {
 			c.Next()
 			return
 		}
-		s, gs, err := sessionOf(c)
-		if err != nil {
-			p.fail(c, err)
-			return
+		if r, ok := p.readRequest(c); ok {
+			r.refuse(CauseGuarded, "a route behind Guard")
 		}
-		r := p.newRequest(c, s, gs)
-		r.refuse(CauseGuarded, "a route behind Guard")
 	}
 }

@@ -107,11 +107,8 @@ func (p *Plugin) start(r *request, consentUntil time.Time) (*Impersonation, erro
 		return nil, fmt.Errorf("%w: %w", ErrAudit, err)
 	}
 	// The record binds the new session's CSRF tokens: no other value.
-	values := map[any]any{
-		p.opts.SessionKey: stored,
-		p.opts.RecordKey:  p.keys.encode(rec),
-		p.opts.FlashKey:   []any{fill(r.messages().Switched, entry.TargetName, entry.ActorName)},
-	}
+	values := p.newValues(fill(r.messages().Switched, entry.TargetName, entry.ActorName))
+	values[p.opts.SessionKey], values[p.opts.RecordKey] = stored, p.keys.encode(rec)
 	sw, err := prepareSession(c, r.gs, values)
 	if err != nil {
 		p.abandon(c, entry, false, err)
@@ -184,17 +181,11 @@ func (p *Plugin) logout(c *gin.Context) {
 // gives it the plugin's cross-origin and CSRF checks and lets it through
 // ReadOnly.
 func (p *Plugin) Restore(c *gin.Context) (bool, error) {
-	if _, ran := c.Get(ContextKey); !ran {
-		return false, errMiddlewareMissing
-	}
-	if current(c) == nil {
-		return false, nil
-	}
-	s, gs, err := requestSession(c)
-	if err != nil {
+	r, err := p.loadRequest(c)
+	if err != nil || r.imp == nil {
 		return false, err
 	}
-	if err := p.restore(p.newRequest(c, s, gs)); err != nil {
+	if err := p.restore(r); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -245,19 +245,28 @@ func (r *request) targetName() string {
 	return ""
 }
 
-// readRequest starts a request of the plugin: the middleware ran and the
-// session loaded. GET routes need no more.
+// readRequest starts a request of the plugin (loadRequest), answering a
+// failure. GET routes need no more.
 func (p *Plugin) readRequest(c *gin.Context) (*request, bool) {
-	if _, ran := c.Get(ContextKey); !ran {
-		p.fail(c, errMiddlewareMissing)
-		return nil, false
-	}
-	s, gs, err := requestSession(c)
+	r, err := p.loadRequest(c)
 	if err != nil {
 		p.fail(c, err)
 		return nil, false
 	}
-	return p.newRequest(c, s, gs), true
+	return r, true
+}
+
+// loadRequest resolves a request the middleware ran on, with its loaded
+// session.
+func (p *Plugin) loadRequest(c *gin.Context) (*request, error) {
+	if _, ran := c.Get(ContextKey); !ran {
+		return nil, errMiddlewareMissing
+	}
+	s, gs, err := requestSession(c)
+	if err != nil {
+		return nil, err
+	}
+	return p.newRequest(c, s, gs), nil
 }
 
 // fail answers a failure of a store, the audit sink or the set-up with a
