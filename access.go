@@ -68,9 +68,7 @@ func AccessFor(c *gin.Context) AccessPage {
 	if err != nil {
 		p.opts.Logger.Error("loginas: reading the access history", "user", me, "err", err)
 	}
-	for _, e := range entries {
-		page.Items = append(page.Items, p.access(msg, e, msg.NoticeText, true))
-	}
+	page.Items = p.accessList(msg, entries, "", true)
 	if p.opts.RequireConsent && !IsImpersonated(c) {
 		page.Consent = p.consentForm(c, msg, me)
 	}
@@ -161,9 +159,7 @@ func LiveFor(c *gin.Context) LiveList {
 		p.opts.Logger.Error("loginas: listing the live impersonations", "err", err)
 	}
 	l.Visible, l.CSRFToken = true, Token(c)
-	for _, e := range live {
-		l.Items = append(l.Items, p.access(msg, e, "", false))
-	}
+	l.Items = p.accessList(msg, live, "", false)
 	return l
 }
 
@@ -210,7 +206,7 @@ func (p *Plugin) accessJSON(c *gin.Context) {
 		p.fail(c, fmt.Errorf("%w: listing live impersonations: %w", ErrStore, err))
 		return
 	}
-	body := gin.H{"history": p.accessList(msg, entries, true), "in_use": p.accessList(msg, live, true)}
+	body := gin.H{"history": p.accessList(msg, entries, "", true), "in_use": p.accessList(msg, live, "", true)}
 	if p.opts.RequireConsent {
 		until, err := p.liveConsent(c, me)
 		if err != nil {
@@ -242,13 +238,15 @@ func (p *Plugin) liveJSON(c *gin.Context) {
 		p.fail(c, fmt.Errorf("%w: listing live impersonations: %w", ErrStore, err))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"live": p.accessList(r.messages(), live, false)})
+	c.JSON(http.StatusOK, gin.H{"live": p.accessList(r.messages(), live, "", false)})
 }
 
-func (p *Plugin) accessList(msg *Messages, entries []Entry, forPerson bool) []Access {
+// accessList turns entries into what a page or a JSON answer shows of them
+// (access).
+func (p *Plugin) accessList(msg *Messages, entries []Entry, text string, forPerson bool) []Access {
 	out := make([]Access, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, p.access(msg, e, "", forPerson))
+		out = append(out, p.access(msg, e, text, forPerson))
 	}
 	return out
 }

@@ -286,9 +286,7 @@ func (p *Plugin) personSide(c *gin.Context, msg *Messages, me string) (inUse, no
 	if err != nil {
 		p.opts.Logger.Error("loginas: listing the live impersonations of an account", "user", me, "err", err)
 	}
-	for _, e := range live {
-		inUse = append(inUse, p.access(msg, e, msg.InUseText, true))
-	}
+	inUse = p.accessList(msg, live, msg.InUseText, true)
 	if p.opts.SkipEndNotices || p.opts.History == nil {
 		return inUse, nil
 	}
@@ -296,9 +294,7 @@ func (p *Plugin) personSide(c *gin.Context, msg *Messages, me string) (inUse, no
 	if err != nil {
 		p.opts.Logger.Error("loginas: taking the end notices of an account", "user", me, "err", err)
 	}
-	for _, e := range ended {
-		notices = append(notices, p.access(msg, e, msg.NoticeText, true))
-	}
+	notices = p.accessList(msg, ended, msg.NoticeText, true)
 	return inUse, notices
 }
 
