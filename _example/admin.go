@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -175,10 +176,8 @@ type auditData struct {
 
 func (app *App) auditPage(c *gin.Context) {
 	d := auditData{Actions: []string{"start", "end", "denied", "consent"}}
-	for _, a := range d.Actions {
-		if c.Query("action") == a {
-			d.Action = a
-		}
+	if a := c.Query("action"); slices.Contains(d.Actions, a) {
+		d.Action = a
 	}
 	before, _ := strconv.ParseInt(c.Query("before"), 10, 64)
 	events, err := app.db.Plugin.Events(c.Request.Context(), sqlstore.EventQuery{
